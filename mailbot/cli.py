@@ -1,0 +1,387 @@
+"""The `mailbot` command line: for the administrator, never for end users.
+
+Exit codes (cron and systemd rely on them):
+  0  done (also when some mail was quarantined: it is safe and the admins were told)
+  1  unexpected error
+  2  the config is wrong (every problem is printed with its key)
+  3  the mailbox or the database cannot be reached
+  4  another mailbot instance holds the leader lock for this mailbox
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from mailbot import __version__, logs
+from mailbot.config import Config, ConfigError, load
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+EXIT_UNAVAILABLE = 3
+EXIT_BUSY = 4
+DEFAULT_CONFIGS = (Path("mailbot.toml"), Path("/etc/mailbot/mailbot.toml"))
+
+app = typer.Typer(
+    name="mailbot",
+    help=(
+        "mailbot watches a shared mailbox and runs supplier escalations and compliment "
+        "management by email.\n\nThe config file is found via --config, then $MAILBOT_CONFIG, "
+        "then ./mailbot.toml, then /etc/mailbot/mailbot.toml. "
+        "Exit codes: 0 ok, 1 error, 2 config wrong, 3 mailbox/database unreachable, "
+        "4 another instance is running."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+case_app = typer.Typer(help="Look at one case.", no_args_is_help=True)
+quarantine_app = typer.Typer(help="Mail that could not be processed.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Mail waiting to be sent, or that failed.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(case_app, name="case")
+app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(outbox_app, name="outbox")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="MAILBOT_CONFIG",
+        help="Path of the TOML config file.",
+        show_default=False,
+    ),
+]
+
+
+class _State:
+    config_path: Path | None = None
+    log_format: str | None = None
+    verbose: bool = False
+
+
+state = _State()
+
+
+def fail(message: str, code: int) -> NoReturn:
+    typer.echo(f"mailbot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _config_path() -> Path:
+    if state.config_path is not None:
+        return state.config_path
+    for candidate in DEFAULT_CONFIGS:
+        if candidate.is_file():
+            return candidate
+    fail(
+        "no config file: give --config PATH or set MAILBOT_CONFIG "
+        "(an annotated example is config.example.toml)",
+        EXIT_CONFIG,
+    )
+
+
+def load_config() -> Config:
+    path = _config_path()
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        typer.echo(f"{path}: the config has {len(exc.problems)} problem(s):", err=True)
+        for problem in exc.problems:
+            typer.echo(f"  {problem}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    logs.setup(
+        logging.DEBUG if state.verbose else logging.INFO,
+        state.log_format or config.mailbot.log_format,
+    )
+    return config
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mailbot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    config: ConfigOption = None,
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", help="Log as 'text' or 'json' (overrides the config)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = None,
+) -> None:
+    state.config_path = config
+    state.log_format = log_format
+    state.verbose = verbose
+    if log_format not in (None, "text", "json"):
+        fail("--log-format must be 'text' or 'json'", EXIT_CONFIG)
+
+
+def _open_app(config: Config, migrate: bool = True) -> Any:
+    from mailbot.daemon import build_app
+    from mailbot.mail.port import MailboxError
+    from mailbot.store.db import DatabaseUnavailable
+
+    try:
+        return build_app(config, migrate=migrate)
+    except DatabaseUnavailable as exc:
+        fail(f"the database cannot be reached: {exc}", EXIT_UNAVAILABLE)
+    except MailboxError as exc:
+        fail(f"the mailbox cannot be reached: {exc}", EXIT_UNAVAILABLE)
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="One pass (ingest everything waiting, fire due deadlines, send the outbox), "
+            "then exit. For cron.",
+        ),
+    ] = False,
+) -> None:
+    """Run the daemon (or one pass with --once)."""
+    from mailbot.daemon import Daemon, LeaderBusy, run_once
+    from mailbot.mail.port import MailboxError
+    from mailbot.store.db import DatabaseUnavailable
+
+    config = load_config()
+    bot = _open_app(config)
+    if not once:
+        Daemon(bot).run()
+        return
+    try:
+        report = run_once(bot)
+    except LeaderBusy as exc:
+        fail(str(exc), EXIT_BUSY)
+    except (DatabaseUnavailable, MailboxError) as exc:
+        fail(str(exc), EXIT_UNAVAILABLE)
+    typer.echo(
+        f"in: {report.ingest.stored} stored, {report.ingest.applied} processed, "
+        f"{report.ingest.quarantined} quarantined, {report.ingest.preexisting} left in place; "
+        f"out: {report.flush.sent} sent, {report.flush.drafted} drafted"
+    )
+    if report.ingest.errors and report.ingest.applied == 0 and report.ingest.stored == 0:
+        for error in report.ingest.errors:
+            typer.echo(f"  {error}", err=True)
+        if any(not e.startswith("#") for e in report.ingest.errors):
+            raise typer.Exit(EXIT_UNAVAILABLE)
+    if report.flush.errors and report.flush.sent == 0 and report.flush.drafted == 0:
+        for error in report.flush.errors:
+            typer.echo(f"  outbox: {error}", err=True)
+        raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+@app.command("check-config")
+def check_config() -> None:
+    """Validate the config, then check the database; prints every problem with its key."""
+    from mailbot.store.db import Database, DatabaseUnavailable
+
+    config = load_config()
+    typer.echo("ok: the config is valid")
+    mailbox = config.mailbox
+    typer.echo(f"  mailbox:      {mailbox.address} ({mailbox.backend}, {mailbox.path})")
+    typer.echo(f"  organisation: {config.organisation.name} ({', '.join(config.organisation.domains)})")
+    typer.echo(f"  people:       {len(config.people)}")
+    typer.echo(f"  suppliers:    {len(config.suppliers)} ({', '.join(s.id for s in config.suppliers)})")
+    typer.echo(f"  language:     {config.mailbot.language}, timezone {config.mailbot.timezone}, holidays {config.mailbot.holidays}")
+    if config.mailbot.dry_run:
+        typer.echo("  dry run:      ON — every mail becomes a draft")
+    if config.mailbot.allowed_recipients is not None:
+        allowed = ", ".join(config.mailbot.allowed_recipients) or "nobody"
+        typer.echo(f"  pilot mode:   ON — real mail only to {allowed}; the rest becomes a draft")
+    db = Database.connect(config.database_url)
+    try:
+        current, head = db.migration_state()
+    except DatabaseUnavailable as exc:
+        fail(f"the database cannot be reached: {exc}", EXIT_UNAVAILABLE)
+    finally:
+        db.close()
+    if current == head:
+        typer.echo(f"  database:     reachable, schema up to date ({head})")
+    else:
+        typer.echo(
+            f"  database:     reachable, schema at {current or 'empty'}, newest is {head}: "
+            "run `mailbot db upgrade` (the daemon also does this at start)"
+        )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (the daemon also does this at start)."""
+    from mailbot.store.db import Database, DatabaseUnavailable
+
+    config = load_config()
+    db = Database.connect(config.database_url)
+    try:
+        db.upgrade()
+        current, _ = db.migration_state()
+    except DatabaseUnavailable as exc:
+        fail(f"the database cannot be reached: {exc}", EXIT_UNAVAILABLE)
+    finally:
+        db.close()
+    typer.echo(f"database schema is at {current}")
+
+
+@app.command("cases")
+def cases(
+    all_: Annotated[bool, typer.Option("--all", help="Include closed cases.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """List open cases (all cases with --all)."""
+    from mailbot.store import queries
+
+    config = load_config()
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        rows = queries.list_cases(session, include_closed=all_)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False, default=str))
+        return
+    if not rows:
+        typer.echo("no open cases" if not all_ else "no cases")
+        return
+    for row in rows:
+        step = f" step {row['step']}" if row["step"] else ""
+        typer.echo(
+            f"{row['ref']:<15} {row['state']:<12}{step:<8} {row['supplier'] or '':<12} "
+            f"{row['owner'] or '':<32} {row['title']}"
+        )
+
+
+@case_app.command("show")
+def case_show(
+    case_ref: Annotated[str, typer.Argument(metavar="ID", help="e.g. ESC-2026-0007")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show one case with its whole timeline."""
+    from mailbot.store import queries
+
+    config = load_config()
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        detail = queries.case_detail(session, case_ref.upper())
+    if detail is None:
+        fail(f"no case {case_ref}", EXIT_ERROR)
+    if as_json:
+        typer.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
+        return
+    typer.echo(f"{detail['ref']}  {detail['title']}")
+    typer.echo(f"  state: {detail['state']}" + (f", step {detail['step']}" if detail["step"] else ""))
+    if detail["supplier"]:
+        typer.echo(f"  supplier: {detail['supplier']}")
+    typer.echo(f"  owner: {detail['owner'] or '-'}")
+    for participant in detail["participants"]:
+        typer.echo(f"  {participant['role']}: {participant['email']}")
+    for deadline in detail["deadlines"]:
+        typer.echo(f"  deadline: {deadline['kind']} at {deadline['due_at']} ({deadline['status']})")
+    typer.echo("  timeline:")
+    for event in detail["timeline"]:
+        typer.echo(f"    {event['at']}  {event['actor']:<28} {event['summary']}")
+
+
+@quarantine_app.command("list")
+def quarantine_list() -> None:
+    """Messages in quarantine, with the error that put them there."""
+    from mailbot.store import queries
+
+    config = load_config()
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        rows = queries.quarantined(session)
+    if not rows:
+        typer.echo("quarantine is empty")
+        return
+    for row in rows:
+        typer.echo(f"#{row['id']:<6} {row['received_at']}  {row['from'] or '(no sender)'}  {row['subject']}")
+        typer.echo(f"        {row['error']}")
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Numbers from `quarantine list`.")],
+) -> None:
+    """Put quarantined messages back; the next pass processes them again."""
+    from mailbot.service.ingest import retry_quarantined
+
+    config = load_config()
+    bot = _open_app(config)
+    missing = [i for i in ids if not retry_quarantined(bot, i)]
+    for i in ids:
+        if i not in missing:
+            typer.echo(f"#{i}: back in the queue")
+    if missing:
+        fail(f"not in quarantine: {', '.join(f'#{i}' for i in missing)}", EXIT_ERROR)
+
+
+@outbox_app.command("list")
+def outbox_list(
+    all_: Annotated[bool, typer.Option("--all", help="Include mail already sent.")] = False,
+) -> None:
+    """Mail waiting to go out, or that failed."""
+    from mailbot.store import queries
+
+    config = load_config()
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        rows = queries.outbox(session, include_sent=all_)
+    if not rows:
+        typer.echo("the outbox is empty")
+        return
+    for row in rows:
+        typer.echo(f"#{row['id']:<6} {row['status']:<8} {row['created_at']}  {', '.join(row['recipients'])}  {row['subject']}")
+        if row["error"]:
+            typer.echo(f"        {row['error']}")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Numbers from `outbox list`.")],
+) -> None:
+    """Send failed mail again on the next pass."""
+    from mailbot.store import queries
+
+    config = load_config()
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        missing = [i for i in ids if not queries.requeue_failed(session, i)]
+    if missing:
+        fail(f"not failed: {', '.join(f'#{i}' for i in missing)}", EXIT_ERROR)
+    typer.echo("queued again; the next pass sends them")
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path | None,
+        typer.Option("--dir", help="Where to build the demo (default: a new temporary folder)."),
+    ] = None,
+    language: Annotated[str, typer.Option("--language", help="nl or en")] = "nl",
+) -> None:
+    """A realistic story on a fresh local mailbox, in accelerated time, using the real daemon code."""
+    from mailbot.demo import run_demo
+
+    logs.setup(logging.WARNING)
+    raise typer.Exit(run_demo(directory, language=language, echo=typer.echo))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,259 @@
+"""Wiring: the only place that knows every part and puts them together.
+
+`build_app()` turns a config into an `App` (database migrated, mailbox opened).
+`run_once()` is one pass under the leader lease. `Daemon` repeats passes with
+APScheduler: an interval job as a safety net, a one-shot job at the next due
+deadline, and a watcher thread that wakes a pass as soon as the mailbox
+reports new mail. Deadlines live in the database; a scheduler job is never
+their only record, so nothing is lost when the process is down at the moment
+a job should have run.
+
+Failures of the mailbox or the database never end the daemon: the pass is
+logged and retried with exponential back-off (5 s doubling to 5 min).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import OperationalError
+
+from mailbot.clock import Clock, SystemClock
+from mailbot.config import Config
+from mailbot.domain.calendar import WorkingCalendar
+from mailbot.mail.maildir import MaildirMailbox
+from mailbot.mail.port import Mailbox, MailboxError
+from mailbot.mail.smtp import SmtpRelay
+from mailbot.render import Renderer
+from mailbot.service.app import App
+from mailbot.service.cycle import CycleReport, Step, run_cycle
+from mailbot.service.router import process
+from mailbot.store.db import Database, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+LEASE_TTL = timedelta(seconds=30)
+BACKOFF_START = 5.0
+BACKOFF_MAX = 300.0
+
+
+class LeaderBusy(RuntimeError):
+    """Another mailbot instance holds the leader lease for this mailbox."""
+
+
+def make_relay(config: Config) -> SmtpRelay | None:
+    if config.smtp is None:
+        return None
+    smtp = config.smtp
+    return SmtpRelay(
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=config.secrets.get("smtp.password"),
+        timeout=smtp.timeout,
+    )
+
+
+def make_mailbox(config: Config) -> Mailbox:
+    backend = config.mailbox.backend
+    if backend == "maildir":
+        return MaildirMailbox(
+            Path(config.mailbox.path),
+            outgoing_folder=config.mailbox.folders.outgoing,
+            relay=make_relay(config),
+        )
+    raise NotImplementedError(f'backend = "{backend}" is not available in this version yet')
+
+
+def make_calendar(config: Config) -> WorkingCalendar:
+    return WorkingCalendar(
+        timezone=config.mailbot.timezone,
+        country=config.mailbot.holidays,
+        extra_closed_days=tuple(config.mailbot.extra_closed_days),
+        working_holidays=tuple(config.mailbot.working_holidays),
+    )
+
+
+def build_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    mailbox: Mailbox | None = None,
+    migrate: bool = True,
+) -> App:
+    """Connect everything. Raises DatabaseUnavailable / MailboxError when a side is down."""
+    db = Database.connect(config.database_url)
+    if migrate:
+        db.upgrade()
+    instance_id = db.meta_default("instance_id", uuid.uuid4().hex)
+    app = App(
+        config=config,
+        db=db,
+        mailbox=mailbox or make_mailbox(config),
+        clock=clock or SystemClock(),
+        renderer=Renderer(
+            Path(config.mailbot.templates) if config.mailbot.templates else None,
+            config.mailbot.timezone,
+        ),
+        calendar=make_calendar(config),
+        instance_id=instance_id,
+        leader_id=f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+    )
+    folders = app.folders
+    app.mailbox.open([*folders.watched, *folders.end_folders])
+    return app
+
+
+def lease_name(config: Config) -> str:
+    return f"mailbox:{config.mailbox.address}"
+
+
+def cycle_steps() -> dict[str, Step]:
+    """The steps between ingest and flush; the processes add theirs here."""
+    return {}
+
+
+def run_once(app: App) -> CycleReport:
+    """One pass under the leader lease (what `mailbot run --once` does)."""
+    name = lease_name(app.config)
+    if not app.db.try_lease(name, app.leader_id, app.clock.now(), LEASE_TTL):
+        raise LeaderBusy("another mailbot instance is running for this mailbox")
+    try:
+        return run_cycle(app, process, cycle_steps())
+    finally:
+        app.db.release_lease(name, app.leader_id)
+
+
+@dataclass
+class _Backoff:
+    failures: int = 0
+
+    def delay(self) -> float:
+        return min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, self.failures - 1))
+
+
+class Daemon:
+    """`mailbot run`: passes on a schedule, woken early by new mail; SIGTERM drains."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.stop = threading.Event()
+        self._wake = threading.Event()
+        self._backoff = _Backoff()
+        self._leader = False
+        self._last_success: datetime | None = None
+        self.scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    # -- the pass -----------------------------------------------------------
+
+    def _pass(self) -> float:
+        """One guarded pass; returns seconds until the next one should run."""
+        app = self.app
+        now = app.clock.now()
+        try:
+            self._leader = app.db.try_lease(lease_name(app.config), app.leader_id, now, LEASE_TTL)
+            if not self._leader:
+                log.debug("standby: another instance holds the lease")
+                return min(app.config.mailbot.poll_interval, LEASE_TTL.total_seconds() / 3)
+            report = run_cycle(app, process, cycle_steps())
+        except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
+            self._backoff.failures += 1
+            delay = self._backoff.delay()
+            log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
+            return delay
+        except Exception:
+            self._backoff.failures += 1
+            delay = self._backoff.delay()
+            log.exception("unexpected error in a pass; retrying in %.0f s", delay)
+            return delay
+        self._backoff.failures = 0
+        self._last_success = now
+        if report.ingest.errors or report.flush.errors:
+            return min(app.config.mailbot.poll_interval, BACKOFF_START * 6)
+        return app.config.mailbot.poll_interval
+
+    def _run_passes(self) -> None:
+        """The scheduled job: repeat while mail arrived during the pass."""
+        delay = self.app.config.mailbot.poll_interval
+        while not self.stop.is_set():
+            self._wake.clear()
+            delay = self._pass()
+            if not self._wake.is_set() or self._backoff.failures:
+                break
+        self._schedule_next(delay)
+
+    def _schedule_next(self, delay: float) -> None:
+        if self.stop.is_set():
+            return
+        when = datetime.now(UTC) + timedelta(seconds=delay)
+        self.scheduler.add_job(
+            self._run_passes, "date", run_date=when, id="pass", replace_existing=True
+        )
+
+    def wake(self) -> None:
+        """Run a pass now (new mail, a signal, a test)."""
+        self._wake.set()
+        if self.scheduler.running and not self.stop.is_set():
+            self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
+
+    # -- watching -------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self.stop.is_set():
+            try:
+                if self.app.mailbox.wait(timeout=60.0):
+                    log.debug("mailbox changed; waking a pass")
+                    self.wake()
+            except MailboxError as exc:
+                log.warning("mailbox watcher: %s", exc)
+                self.stop.wait(self._backoff.delay())
+
+    # -- life cycle -------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the current pass, then stopping", signum)
+        self.stop.set()
+
+    def run(self, install_signals: bool = True) -> None:
+        if install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        watched = [*self.app.folders.watched]
+        watch = getattr(self.app.mailbox, "watch", None)
+        if callable(watch):
+            watch(watched)
+        self.scheduler.start()
+        self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
+        watcher = threading.Thread(target=self._watch, name="mailbox-watcher", daemon=True)
+        watcher.start()
+        log.info("mailbot running for %s", self.app.own_address)
+        self.stop.wait()
+        self.scheduler.shutdown(wait=True)
+        self.app.mailbox.close()
+        try:
+            self.app.db.release_lease(lease_name(self.app.config), self.app.leader_id)
+        except Exception as exc:  # the database may be the reason we stop
+            log.warning("could not release the leader lease: %s", exc)
+        log.info("mailbot stopped")
+
+    @property
+    def status(self) -> dict[str, object]:
+        return {
+            "leader": self._leader,
+            "last_success": self._last_success.isoformat() if self._last_success else None,
+            "failures": self._backoff.failures,
+        }

@@ -1,0 +1,314 @@
+"""The embedded default backend: a local Maildir++ tree.
+
+The root is the Inbox; every other folder is a `.Name` subfolder (nesting with
+`.`: `mailbot/Verwerkt` becomes `.mailbot.Verwerkt`), exactly as Dovecot and
+Courier lay it out, so an IMAP server can serve the same tree.
+
+Messages dropped into `new/` are first renamed into `cur/` under a proper
+unique name (what every mail client does when it first sees them): a key is
+then the file name before the `:2,` info and never changes while the message
+stays in its folder, even when two dropped files had the same name.
+
+Outgoing mail is always copied to `.Sent`. When an SMTP relay is configured it
+is delivered through it; otherwise it stays in the local spool folder
+(`.Uitgaand` by default) and nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mailbot.mail.parse import message_ids
+from mailbot.mail.port import INBOX, Envelope, MailboxError, SentCopy
+from mailbot.mail.smtp import SmtpRelay
+
+_UNIQUE_RE = re.compile(r"^\d{9,}\.[^.]+\..+$")
+_HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
+SENT = "Sent"
+DRAFTS = "Drafts"
+
+
+def _hostname() -> str:
+    return socket.gethostname().replace("/", r"\057").replace(":", r"\072") or "localhost"
+
+
+class _UniqueNames:
+    """Maildir unique names: time, microseconds, pid, a counter, the host."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counter = 0
+        self._host = _hostname()
+
+    def make(self, tag: str = "") -> str:
+        with self._lock:
+            self._counter += 1
+            counter = self._counter
+        now = time.time()
+        micro = int((now % 1) * 1_000_000)
+        tag_part = f"_{tag}" if tag else ""
+        return f"{int(now)}.M{micro}P{os.getpid()}Q{counter}{tag_part}.{self._host}"
+
+
+def _message_tag(message_id: str) -> str:
+    return "mid" + hashlib.sha256(message_id.encode()).hexdigest()[:20]
+
+
+def _headers_of(raw: bytes) -> bytes:
+    match = _HEADER_END_RE.search(raw)
+    return raw[: match.start()] if match else raw
+
+
+def _header_value(headers: bytes, name: bytes) -> str | None:
+    pattern = re.compile(rb"^" + re.escape(name) + rb":[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+    match = pattern.search(headers)
+    if not match:
+        return None
+    return re.sub(rb"\r?\n[ \t]+", b" ", match.group(1)).decode("utf-8", "replace").strip()
+
+
+class MaildirMailbox:
+    """See `mailbot.mail.port.Mailbox`."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        outgoing_folder: str = "Uitgaand",
+        relay: SmtpRelay | None = None,
+    ) -> None:
+        self.root = root
+        self.outgoing_folder = outgoing_folder
+        self.relay = relay
+        self._names = _UniqueNames()
+        self._index: dict[tuple[str, str], Path] = {}
+        self._stop = threading.Event()
+        self._watched: list[Path] = [root]
+        self._watch_stamp: tuple[int, ...] | None = None
+
+    # -- folders --------------------------------------------------------
+
+    def folder_path(self, folder: str) -> Path:
+        if folder.upper() == INBOX:
+            return self.root
+        parts = [p for p in folder.split("/") if p]
+        if not parts or any(p.startswith(".") or "." in p for p in parts):
+            raise MailboxError(f"folder name {folder!r} cannot be used in a Maildir++ tree")
+        return self.root / ("." + ".".join(parts))
+
+    def _make(self, folder: str) -> Path:
+        path = self.folder_path(folder)
+        for sub in ("cur", "new", "tmp"):
+            (path / sub).mkdir(parents=True, exist_ok=True)
+        if path != self.root:
+            (path / "maildirfolder").touch(exist_ok=True)
+        return path
+
+    def open(self, folders: Sequence[str]) -> None:
+        try:
+            for folder in (INBOX, SENT, DRAFTS, self.outgoing_folder, *folders):
+                self._make(folder)
+        except OSError as exc:
+            raise MailboxError(f"cannot create Maildir folders under {self.root}: {exc}") from exc
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # -- reading ------------------------------------------------------------
+
+    def _claim_new(self, path: Path) -> None:
+        """new/ -> cur/ with a proper unique name (the Maildir reader's duty)."""
+        try:
+            entries = list(os.scandir(path / "new"))
+        except FileNotFoundError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.is_file():
+                continue
+            base = entry.name.split(":", 1)[0]
+            if not _UNIQUE_RE.match(base):
+                base = self._names.make()
+            target = path / "cur" / f"{base}:2,"
+            if target.exists():
+                target = path / "cur" / f"{self._names.make()}:2,"
+            try:
+                os.rename(entry.path, target)
+            except FileNotFoundError:
+                continue
+
+    def keys(self, folder: str) -> list[str]:
+        path = self.folder_path(folder)
+        try:
+            self._claim_new(path)
+            found: list[tuple[int, str, Path]] = []
+            for entry in os.scandir(path / "cur"):
+                if entry.name.startswith(".") or not entry.is_file():
+                    continue
+                key = entry.name.split(":", 1)[0]
+                found.append((entry.stat().st_mtime_ns, key, Path(entry.path)))
+        except FileNotFoundError as exc:
+            raise MailboxError(f"folder {folder!r} is missing at {path}") from exc
+        except OSError as exc:
+            raise MailboxError(f"cannot read folder {folder!r}: {exc}") from exc
+        found.sort()
+        for stale in [k for k in self._index if k[0] == folder]:
+            del self._index[stale]
+        for _, key, file in found:
+            self._index[(folder, key)] = file
+        return [key for _, key, _ in found]
+
+    def _locate(self, folder: str, key: str) -> Path | None:
+        known = self._index.get((folder, key))
+        if known is not None and known.exists():
+            return known
+        cur = self.folder_path(folder) / "cur"
+        for candidate in cur.glob(f"{glob_escape(key)}:*"):
+            self._index[(folder, key)] = candidate
+            return candidate
+        plain = cur / key
+        return plain if plain.exists() else None
+
+    def fetch(self, folder: str, key: str) -> bytes:
+        path = self._locate(folder, key)
+        if path is None:
+            raise MailboxError(f"message {key} is no longer in {folder!r}")
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise MailboxError(f"message {key} is no longer in {folder!r}") from exc
+        except OSError as exc:
+            raise MailboxError(f"cannot read message {key}: {exc}") from exc
+
+    def move(self, folder: str, key: str, destination: str) -> None:
+        source = self._locate(folder, key)
+        if source is None:
+            return
+        target_dir = self._make(destination) / "cur"
+        try:
+            os.rename(source, target_dir / source.name)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise MailboxError(f"cannot move {key} to {destination!r}: {exc}") from exc
+        self._index.pop((folder, key), None)
+
+    # -- writing --------------------------------------------------------------
+
+    def _deliver(self, folder: str, raw: bytes, name: str, flags: str = "") -> Path:
+        path = self._make(folder)
+        tmp = path / "tmp" / name
+        final = path / "cur" / f"{name}:2,{flags}"
+        try:
+            with tmp.open("wb") as handle:
+                handle.write(raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(tmp, final)
+            dir_fd = os.open(path / "cur", os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
+        return final
+
+    def send(self, raw: bytes, envelope: Envelope, message_id: str) -> str:
+        if self.relay is not None:
+            self.relay.send(raw, envelope)
+        else:
+            self._deliver(self.outgoing_folder, raw, self._names.make(_message_tag(message_id)))
+        self._deliver(SENT, raw, self._names.make(_message_tag(message_id)), "S")
+        return message_id
+
+    def _has_tagged(self, folder: str, message_id: str) -> bool:
+        tag = _message_tag(message_id)
+        cur = self.folder_path(folder) / "cur"
+        try:
+            return any(f"_{tag}." in entry.name for entry in os.scandir(cur))
+        except FileNotFoundError:
+            return False
+
+    def was_sent(self, message_id: str) -> bool:
+        return self._has_tagged(SENT, message_id)
+
+    def has_draft(self, message_id: str) -> bool:
+        return self._has_tagged(DRAFTS, message_id)
+
+    def save_draft(self, raw: bytes, message_id: str) -> str:
+        final = self._deliver(DRAFTS, raw, self._names.make(_message_tag(message_id)), "D")
+        return final.name.split(":", 1)[0]
+
+    def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
+        cur = self.folder_path(SENT) / "cur"
+        try:
+            entries = [e for e in os.scandir(cur) if e.is_file() and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return [], since_key
+        stamped = sorted((f"{e.stat().st_mtime_ns:020d}/{e.name.split(':')[0]}", e) for e in entries)
+        found: list[SentCopy] = []
+        newest = since_key
+        for stamp, entry in stamped:
+            if since_key is not None and stamp <= since_key:
+                continue
+            newest = stamp
+            try:
+                raw = Path(entry.path).read_bytes()
+            except OSError:
+                continue
+            headers = _headers_of(raw)
+            ids = message_ids(_header_value(headers, b"Message-ID"))
+            found.append(
+                SentCopy(
+                    key=entry.name.split(":", 1)[0],
+                    message_id=ids[0] if ids else None,
+                    case_ref=_header_value(headers, b"X-Mailbot-Case"),
+                    raw=raw,
+                )
+            )
+        return found, newest
+
+    # -- waiting ----------------------------------------------------------------
+
+    def watch(self, folders: Sequence[str]) -> None:
+        """Which folders `wait()` looks at (the watched ones)."""
+        self._watched = [self.folder_path(f) for f in folders]
+        self._watch_stamp = None
+
+    def _watched_stamp(self) -> tuple[int, ...]:
+        stamps: list[int] = []
+        for path in self._watched:
+            for sub in ("new", "cur"):
+                try:
+                    stamps.append(os.stat(path / sub).st_mtime_ns)
+                except OSError:
+                    stamps.append(0)
+        return tuple(stamps)
+
+    def wait(self, timeout: float) -> bool:
+        """Polls directory mtimes once a second: two stat calls per folder, no busy loop."""
+        deadline = time.monotonic() + timeout
+        if self._watch_stamp is None:
+            self._watch_stamp = self._watched_stamp()
+        while not self._stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._stop.wait(min(1.0, remaining))
+            stamp = self._watched_stamp()
+            if stamp != self._watch_stamp:
+                self._watch_stamp = stamp
+                return True
+        return False
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)

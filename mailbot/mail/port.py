@@ -1,0 +1,101 @@
+"""The mailbox interface: what every backend (Maildir, IMAP, EWS, Graph) offers.
+
+The contract is deliberately small and byte-oriented. The core never sees an
+imaplib, exchangelib or Graph object: it gets stable keys and raw RFC 822
+bytes, stores them, and only then asks the backend to move the message.
+
+Rules every implementation keeps (the shared contract tests check them):
+- `keys()` never changes the mailbox (no \\Seen flag, no move);
+- a key is stable for as long as the message stays in its folder, and unique
+  within the mailbox; moving a message that is already gone is not an error;
+- `send()` delivers and keeps a copy in Sent, and returns the Message-ID the
+  server actually used; `was_sent()` finds that copy again after a crash;
+- folder names are the logical names of the config (`/` for nesting); the
+  backend maps them to its own conventions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+INBOX = "INBOX"
+
+
+class MailboxError(Exception):
+    """The mailbox could not be reached or refused an operation.
+
+    `permanent` is True when retrying the same thing cannot help (a server that
+    rejects a recipient or a message); otherwise the caller retries later.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message found in a folder: its key and its bytes."""
+
+    key: str
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """Who a composed message is delivered to (To + Cc + Bcc), and from whom."""
+
+    sender: str
+    recipients: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class SentCopy:
+    """A message found in Sent: mailbot's header values are enough to recognise it."""
+
+    key: str
+    message_id: str | None
+    case_ref: str | None
+    raw: bytes = field(repr=False)
+
+
+class Mailbox(Protocol):
+    """See the module docstring for the contract."""
+
+    def open(self, folders: Sequence[str]) -> None:
+        """Connect and create any of `folders` that are missing."""
+
+    def close(self) -> None: ...
+
+    def keys(self, folder: str) -> list[str]:
+        """Keys of the messages now in `folder`, oldest first."""
+
+    def fetch(self, folder: str, key: str) -> bytes:
+        """The raw bytes of one message; `MailboxError` if it is gone."""
+
+    def move(self, folder: str, key: str, destination: str) -> None:
+        """Move a message; a message that is no longer there is not an error."""
+
+    def send(self, raw: bytes, envelope: Envelope, message_id: str) -> str:
+        """Deliver and keep a copy in Sent; returns the Message-ID actually used."""
+
+    def was_sent(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in Sent (crash recovery)."""
+
+    def save_draft(self, raw: bytes, message_id: str) -> str:
+        """Store a message in Drafts for a human to send; returns its key there."""
+
+    def has_draft(self, message_id: str) -> bool:
+        """Whether a draft with this Message-ID is in Drafts (crash recovery)."""
+
+    def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
+        """Messages added to Sent after `since_key`, and the newest key (for drafts sent by hand)."""
+
+    def wait(self, timeout: float) -> bool:
+        """Block until the mailbox may have changed (push/IDLE) or `timeout` passes.
+
+        Returns True when woken by the server, False on timeout. Backends
+        without push simply sleep; the daemon polls in that case.
+        """

@@ -1,0 +1,256 @@
+"""The outbox: every mail mailbot sends goes through here, exactly once.
+
+`enqueue()` is called inside the transaction that makes the decision, so the
+state change and the mail to send are committed together or not at all. The
+row holds the fully composed bytes and a deterministic Message-ID; its dedup
+key (`escalation:ESC-2026-0007:step-2`) makes a second enqueue a no-op.
+
+`flush()` delivers pending rows one by one: claim (pending -> sending, a
+conditional UPDATE), deliver, record. A row found in `sending` at the start of
+a flush is a crash between delivery and record: the Sent folder decides
+whether it went out.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailbot.domain.message import Address
+from mailbot.mail.compose import OutgoingMail, compose, make_message_id
+from mailbot.mail.port import Envelope, MailboxError
+from mailbot.service.app import App
+from mailbot.store.tables import OutboundMessage, TimelineEvent
+
+log = logging.getLogger(__name__)
+
+MAX_SEND_ATTEMPTS = 5
+
+
+def is_allowed(app: App, email: str) -> bool:
+    """Pilot mode: only listed addresses or domains receive real mail."""
+    allowed = app.config.mailbot.allowed_recipients
+    if allowed is None:
+        return True
+    email = email.lower()
+    domain = email.rpartition("@")[2]
+    return email in allowed or domain in allowed
+
+
+def enqueue(
+    session: Session,
+    app: App,
+    *,
+    dedup_key: str,
+    mail: OutgoingMail,
+    purpose: str,
+    case_id: int | None = None,
+    draft: bool = False,
+) -> OutboundMessage:
+    """Add a mail to the outbox (idempotent on `dedup_key`)."""
+    existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedup_key == dedup_key))
+    if existing is not None:
+        return existing
+    now = app.clock.now()
+    domain = app.own_address.rpartition("@")[2]
+    message_id = make_message_id(app.instance_id, dedup_key, domain)
+    mode = "draft" if draft or app.config.mailbot.dry_run else "send"
+    held_for = [r for r in mail.recipients if not is_allowed(app, r)]
+    if held_for:
+        mode = "draft"
+    raw = compose(
+        mail,
+        from_address=app.own_address,
+        message_id=message_id,
+        date=now,
+        reply_to=app.own_address,
+    )
+    row = OutboundMessage(
+        dedup_key=dedup_key,
+        case_id=case_id,
+        purpose=purpose,
+        mode=mode,
+        status="pending",
+        recipients=mail.recipients,
+        subject=mail.subject[:998],
+        message_id=message_id,
+        raw=raw,
+        created_at=now,
+        attempts=0,
+    )
+    session.add(row)
+    session.flush()
+    if held_for and case_id is not None:
+        session.add(
+            TimelineEvent(
+                case_id=case_id,
+                at=now,
+                kind="pilot-hold",
+                actor="mailbot",
+                summary=f"pilot mode: saved as draft (not allowed: {', '.join(held_for)})",
+                data={"outbound_id": row.id, "held_for": held_for},
+                outbound_id=row.id,
+            )
+        )
+    return row
+
+
+def notify_admins(
+    session: Session, app: App, *, dedup_key: str, template: str, **context: object
+) -> None:
+    """A plain notice to the admins, in the organisation's language."""
+    language = app.config.mailbot.language
+    rendered = app.renderer.render(template, language, **context)
+    enqueue(
+        session,
+        app,
+        dedup_key=dedup_key,
+        purpose="admin",
+        mail=OutgoingMail(
+            to=tuple(Address(a) for a in app.config.mailbot.admins),
+            subject=rendered.subject,
+            text=rendered.text,
+            html=rendered.html,
+            from_name="mailbot",
+        ),
+    )
+
+
+@dataclass
+class FlushReport:
+    sent: int = 0
+    drafted: int = 0
+    recovered: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def _recover(app: App, report: FlushReport) -> None:
+    """Rows left in `sending` by a crash: Sent (or Drafts) tells whether they went out."""
+    with app.db.session() as session:
+        stuck = session.scalars(
+            select(OutboundMessage).where(OutboundMessage.status == "sending")
+        ).all()
+        for row in stuck:
+            done = app.mailbox.was_sent(row.message_id)
+            if row.mode == "draft":
+                done = done or app.mailbox.has_draft(row.message_id)
+            if done:
+                row.status = "sent" if row.mode == "send" else "drafted"
+                row.sent_at = row.sent_at or app.clock.now()
+                report.recovered += 1
+                log.info("outbox %s: found in the mailbox after a crash, not sent again", row.id)
+            else:
+                row.status = "pending"
+
+
+def flush(app: App, limit: int | None = None) -> FlushReport:
+    """Deliver pending rows, oldest first. Mailbox errors leave them pending."""
+    report = FlushReport()
+    _recover(app, report)
+    with app.db.session() as session:
+        query = (
+            select(OutboundMessage.id)
+            .where(OutboundMessage.status == "pending")
+            .order_by(OutboundMessage.id)
+        )
+        ids = list(session.scalars(query.limit(limit) if limit else query))
+    for row_id in ids:
+        if not _deliver_one(app, row_id, report):
+            break
+    return report
+
+
+def _claim(app: App, row_id: int) -> bool:
+    with app.db.session() as session:
+        result = session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id == row_id, OutboundMessage.status == "pending")
+            .values(status="sending", attempts=OutboundMessage.attempts + 1)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def _deliver_one(app: App, row_id: int, report: FlushReport) -> bool:
+    """Deliver one row; False when the mailbox is down and flushing should stop."""
+    if not _claim(app, row_id):
+        return True
+    with app.db.session() as session:
+        row = session.get_one(OutboundMessage, row_id)
+        raw, mode, message_id = row.raw, row.mode, row.message_id
+        recipients = list(row.recipients)
+    try:
+        if mode == "draft":
+            ref = app.mailbox.save_draft(raw, message_id)
+            used_id = message_id
+        else:
+            envelope = Envelope(sender=app.own_address, recipients=recipients)
+            used_id = app.mailbox.send(raw, envelope, message_id)
+            ref = None
+    except MailboxError as exc:
+        _delivery_failed(app, row_id, exc, report)
+        # A refused message does not stop the others; a mailbox that is down does.
+        return exc.permanent
+    now = app.clock.now()
+    with app.db.session() as session:
+        row = session.get_one(OutboundMessage, row_id)
+        row.status = "drafted" if mode == "draft" else "sent"
+        row.message_id = used_id
+        row.backend_ref = ref
+        row.sent_at = now
+        row.last_error = None
+        if row.case_id is not None:
+            verb = "draft saved" if mode == "draft" else "sent"
+            session.add(
+                TimelineEvent(
+                    case_id=row.case_id,
+                    at=now,
+                    kind="mail-out" if mode == "send" else "draft",
+                    actor="mailbot",
+                    summary=f"{verb}: {row.subject} → {', '.join(recipients)}",
+                    data={"purpose": row.purpose, "message_id": used_id},
+                    outbound_id=row.id,
+                )
+            )
+    if mode == "draft":
+        report.drafted += 1
+    else:
+        report.sent += 1
+    log.info("mail out: %s %s (%s)", "drafted" if mode == "draft" else "sent", row_id, row.purpose)
+    return True
+
+
+def _delivery_failed(app: App, row_id: int, error: MailboxError, report: FlushReport) -> None:
+    """Temporary trouble leaves the row pending for the next pass, however long it lasts;
+    a permanent refusal is retried a few times, then the row fails and the admins hear of it."""
+    report.errors.append(str(error))
+    with app.db.session() as session:
+        row = session.get_one(OutboundMessage, row_id)
+        row.last_error = str(error)[:2000]
+        if not error.permanent:
+            row.status = "pending"
+            row.attempts -= 1  # an outage is not an attempt
+            log.warning("outbox %s not delivered, will retry: %s", row_id, error)
+            return
+        if row.attempts < MAX_SEND_ATTEMPTS:
+            row.status = "pending"
+            log.warning("outbox %s refused (attempt %s): %s", row_id, row.attempts, error)
+            return
+        row.status = "failed"
+        report.failed += 1
+        log.error("outbox %s failed for good after %s attempts: %s", row_id, row.attempts, error)
+        if row.purpose != "admin":
+            notify_admins(
+                session,
+                app,
+                dedup_key=f"delivery-failed:{row.id}",
+                template="delivery_failed",
+                subject=row.subject,
+                recipients=list(row.recipients),
+                attempts=row.attempts,
+                error=str(error),
+                outbound_id=row.id,
+            )

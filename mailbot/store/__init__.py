@@ -1,0 +1,1 @@
+"""Persistence: the schema, the connection, and the queries. Nothing else touches SQL."""
