@@ -196,10 +196,17 @@ def check_config() -> None:
     typer.echo("ok: the config is valid")
     mailbox = config.mailbox
     typer.echo(f"  mailbox:      {mailbox.address} ({mailbox.backend}, {mailbox.path})")
-    typer.echo(f"  organisation: {config.organisation.name} ({', '.join(config.organisation.domains)})")
+    typer.echo(
+        f"  organisation: {config.organisation.name} ({', '.join(config.organisation.domains)})"
+    )
     typer.echo(f"  people:       {len(config.people)}")
-    typer.echo(f"  suppliers:    {len(config.suppliers)} ({', '.join(s.id for s in config.suppliers)})")
-    typer.echo(f"  language:     {config.mailbot.language}, timezone {config.mailbot.timezone}, holidays {config.mailbot.holidays}")
+    typer.echo(
+        f"  suppliers:    {len(config.suppliers)} ({', '.join(s.id for s in config.suppliers)})"
+    )
+    typer.echo(
+        f"  language:     {config.mailbot.language}, timezone {config.mailbot.timezone}, "
+        f"holidays {config.mailbot.holidays}"
+    )
     if config.mailbot.dry_run:
         typer.echo("  dry run:      ON — every mail becomes a draft")
     if config.mailbot.allowed_recipients is not None:
@@ -282,7 +289,9 @@ def case_show(
         typer.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
         return
     typer.echo(f"{detail['ref']}  {detail['title']}")
-    typer.echo(f"  state: {detail['state']}" + (f", step {detail['step']}" if detail["step"] else ""))
+    typer.echo(
+        f"  state: {detail['state']}" + (f", step {detail['step']}" if detail["step"] else "")
+    )
     if detail["supplier"]:
         typer.echo(f"  supplier: {detail['supplier']}")
     typer.echo(f"  owner: {detail['owner'] or '-'}")
@@ -308,13 +317,18 @@ def quarantine_list() -> None:
         typer.echo("quarantine is empty")
         return
     for row in rows:
-        typer.echo(f"#{row['id']:<6} {row['received_at']}  {row['from'] or '(no sender)'}  {row['subject']}")
+        typer.echo(
+            f"#{row['id']:<6} {row['received_at']}  {row['from'] or '(no sender)'}  "
+            f"{row['subject']}"
+        )
         typer.echo(f"        {row['error']}")
 
 
 @quarantine_app.command("retry")
 def quarantine_retry(
-    ids: Annotated[list[int], typer.Argument(metavar="ID...", help="Numbers from `quarantine list`.")],
+    ids: Annotated[
+        list[int], typer.Argument(metavar="ID...", help="Numbers from `quarantine list`.")
+    ],
 ) -> None:
     """Put quarantined messages back; the next pass processes them again."""
     from mailbot.service.ingest import retry_quarantined
@@ -344,7 +358,10 @@ def outbox_list(
         typer.echo("the outbox is empty")
         return
     for row in rows:
-        typer.echo(f"#{row['id']:<6} {row['status']:<8} {row['created_at']}  {', '.join(row['recipients'])}  {row['subject']}")
+        typer.echo(
+            f"#{row['id']:<6} {row['status']:<8} {row['created_at']}  "
+            f"{', '.join(row['recipients'])}  {row['subject']}"
+        )
         if row["error"]:
             typer.echo(f"        {row['error']}")
 
@@ -373,7 +390,7 @@ def demo(
     ] = None,
     language: Annotated[str, typer.Option("--language", help="nl or en")] = "nl",
 ) -> None:
-    """A realistic story on a fresh local mailbox, in accelerated time, using the real daemon code."""
+    """A realistic story on a fresh local mailbox, in fast-forward, with the real daemon code."""
     from mailbot.demo import run_demo
 
     logs.setup(logging.WARNING)

@@ -140,7 +140,7 @@ class _Backoff:
     failures: int = 0
 
     def delay(self) -> float:
-        return min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, self.failures - 1))
+        return float(min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, self.failures - 1)))
 
 
 class Daemon:

@@ -52,7 +52,7 @@ class Renderer:
             env = Environment(
                 loader=ChoiceLoader([FileSystemLoader(f) for f in self._folders(language)]),
                 undefined=StrictUndefined,
-                autoescape=html,
+                autoescape=html,  # noqa: S701 - plain-text mail must not be HTML-escaped
                 trim_blocks=True,
                 lstrip_blocks=True,
                 keep_trailing_newline=False,

@@ -30,7 +30,7 @@ _LINEBREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 def header_safe(text: str, limit: int = 900) -> str:
     """One line of header text: no line breaks, no control characters, bounded length."""
     cleaned = _LINEBREAKS.sub(" ", text)
-    cleaned = "".join(ch for ch in cleaned if ch == "\t" or ord(ch) >= 32 and ord(ch) != 127)
+    cleaned = "".join(ch for ch in cleaned if ch == "\t" or (ord(ch) >= 32 and ord(ch) != 127))
     return cleaned.strip()[:limit]
 
 

@@ -139,7 +139,7 @@ class MaildirMailbox:
             if target.exists():
                 target = path / "cur" / f"{self._names.make()}:2,"
             try:
-                os.rename(entry.path, target)
+                Path(entry.path).rename(target)
             except FileNotFoundError:
                 continue
 
@@ -192,7 +192,7 @@ class MaildirMailbox:
             return
         target_dir = self._make(destination) / "cur"
         try:
-            os.rename(source, target_dir / source.name)
+            source.rename(target_dir / source.name)
         except FileNotFoundError:
             return
         except OSError as exc:
@@ -210,7 +210,7 @@ class MaildirMailbox:
                 handle.write(raw)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.rename(tmp, final)
+            tmp.rename(final)
             dir_fd = os.open(path / "cur", os.O_RDONLY)
             try:
                 os.fsync(dir_fd)
@@ -253,7 +253,9 @@ class MaildirMailbox:
             entries = [e for e in os.scandir(cur) if e.is_file() and not e.name.startswith(".")]
         except FileNotFoundError:
             return [], since_key
-        stamped = sorted((f"{e.stat().st_mtime_ns:020d}/{e.name.split(':')[0]}", e) for e in entries)
+        stamped = sorted(
+            (f"{e.stat().st_mtime_ns:020d}/{e.name.split(':')[0]}", e) for e in entries
+        )
         found: list[SentCopy] = []
         newest = since_key
         for stamp, entry in stamped:
@@ -288,7 +290,7 @@ class MaildirMailbox:
         for path in self._watched:
             for sub in ("new", "cur"):
                 try:
-                    stamps.append(os.stat(path / sub).st_mtime_ns)
+                    stamps.append((path / sub).stat().st_mtime_ns)
                 except OSError:
                     stamps.append(0)
         return tuple(stamps)

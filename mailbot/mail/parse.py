@@ -14,10 +14,11 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.header import decode_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 from mailbot.domain.message import Address, Attachment, InboundMail
 
@@ -54,7 +55,20 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, bool]:
 
 
 def _raw_header_text(value: object) -> str:
-    """compat32 gives str (8-bit bytes as surrogates) or a Header object."""
+    """compat32 gives str (8-bit bytes as surrogates) or, for 8-bit headers, a Header
+    whose chunks are raw bytes in charset "unknown-8bit": decode those ourselves."""
+    if isinstance(value, Header):
+        try:
+            chunks = decode_header(value)
+        except Exception:
+            chunks = []
+        parts = []
+        for chunk, charset in chunks:
+            if isinstance(chunk, bytes):
+                parts.append(decode_bytes(chunk, charset)[0])
+            else:
+                parts.append(chunk)
+        return "".join(parts)
     text = str(value)
     if any("\udc80" <= ch <= "\udcff" for ch in text):
         raw = text.encode("ascii", errors="surrogateescape")
@@ -186,20 +200,29 @@ class _Bodies:
             if part.is_multipart():
                 children = part.get_payload()
                 if isinstance(children, list):
+                    ctype = _content_type(part)
                     # message/rfc822 keeps its child message in the payload list
-                    if _content_type(part) == "message/rfc822":
+                    if ctype == "message/rfc822":
                         self._attach_message(part, children)
+                    elif ctype.startswith("message/"):
+                        # delivery-status and friends: header blocks, kept as text
+                        self._attach_report(part, ctype, children)
                     else:
                         stack[0:0] = [c for c in children if isinstance(c, Message)]
                 continue
             self._leaf(part)
 
-    def _attach_message(self, part: Message, children: list[object]) -> None:
+    def _attach_message(self, part: Message, children: list[Any]) -> None:
         inner = children[0] if children else None
         data = inner.as_bytes() if isinstance(inner, Message) else b""
         self.attachments.append(
             Attachment(_filename(part) or "forwarded.eml", "message/rfc822", data)
         )
+
+    def _attach_report(self, part: Message, ctype: str, children: list[Any]) -> None:
+        blocks = [c.as_bytes() for c in children if isinstance(c, Message)]
+        name = _filename(part) or ctype.partition("/")[2] + ".txt"
+        self.attachments.append(Attachment(name, ctype, b"\n".join(blocks)))
 
     def _leaf(self, part: Message) -> None:
         ctype = _content_type(part)

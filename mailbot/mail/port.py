@@ -91,7 +91,10 @@ class Mailbox(Protocol):
         """Whether a draft with this Message-ID is in Drafts (crash recovery)."""
 
     def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
-        """Messages added to Sent after `since_key`, and the newest key (for drafts sent by hand)."""
+        """Messages added to Sent after `since_key`, and the newest key.
+
+        Used to notice drafts that a person sent from the shared mailbox.
+        """
 
     def wait(self, timeout: float) -> bool:
         """Block until the mailbox may have changed (push/IDLE) or `timeout` passes.

@@ -203,7 +203,9 @@ def _store(
         session.flush()
         row_id = row.id
     report.stored += 1
-    log.info("mail in: #%s from %s in %r (%d bytes)", row_id, _mask(mail.sender_email), folder, len(raw))
+    log.info(
+        "mail in: #%s from %s in %r (%d bytes)", row_id, _mask(mail.sender_email), folder, len(raw)
+    )
     return (row_id, STORED, None)
 
 

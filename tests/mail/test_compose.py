@@ -1,0 +1,119 @@
+"""Outgoing mail: the headers SPEC §6 asks for, and user text never becomes a header."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from mailbot.domain.message import Address, Attachment
+from mailbot.mail.compose import OutgoingMail, compose, header_safe, make_message_id
+from mailbot.mail.parse import parse
+
+WHEN = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
+
+
+def build(mail: OutgoingMail) -> bytes:
+    return compose(
+        mail,
+        from_address="leveranciers@gemeente.example",
+        message_id="mailbot.abc@gemeente.example",
+        date=WHEN,
+        reply_to="leveranciers@gemeente.example",
+    )
+
+
+def test_it_marks_notifications_as_automated_and_tags_the_case() -> None:
+    raw = build(
+        OutgoingMail(
+            to=(Address("a.jansen@gemeente.example", "Anna Jansen"),),
+            subject="[ESC-2026-0007] Bevestiging",
+            text="Hallo",
+            case_ref="ESC-2026-0007",
+        )
+    )
+    mail = parse(raw)
+    assert mail.header("Auto-Submitted") == "auto-generated"
+    assert mail.header("X-Auto-Response-Suppress") == "OOF, AutoReply"
+    assert mail.header("X-Mailbot-Case") == "ESC-2026-0007"
+    assert mail.message_id == "mailbot.abc@gemeente.example"
+    assert mail.header("Reply-To") == "leveranciers@gemeente.example"
+    assert b"\r\n" in raw and b"\n\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_it_leaves_automation_headers_off_letters_to_suppliers() -> None:
+    raw = build(
+        OutgoingMail(
+            to=(Address("servicemanager@acme.example"),),
+            subject="Stap 1",
+            text="Geachte heer",
+            automated=False,
+            case_ref="ESC-2026-0007",
+            from_name="Anna Jansen via Leveranciersmanagement",
+        )
+    )
+    mail = parse(raw)
+    assert mail.header("Auto-Submitted") is None
+    assert mail.header("X-Auto-Response-Suppress") is None
+    assert mail.header("X-Mailbot-Case") == "ESC-2026-0007"
+    assert mail.from_ is not None and mail.from_.name == "Anna Jansen via Leveranciersmanagement"
+
+
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Storing\r\nBcc: attacker@evil.example",
+        "Storing\nBcc: attacker@evil.example",
+        "Storing\rBcc: attacker@evil.example",
+        "Storing\u2028Bcc: attacker@evil.example",
+        "Storing\x0bBcc: attacker@evil.example",
+    ],
+)
+def test_it_never_lets_user_text_become_a_header(evil: str) -> None:
+    raw = build(
+        OutgoingMail(
+            to=(Address("servicemanager@acme.example", evil),),
+            cc=(Address("a.jansen@gemeente.example", evil),),
+            subject=f"[ESC-2026-0007] {evil}",
+            text=evil,
+            html=f"<p>{evil}</p>",
+            case_ref=evil,
+            from_name=evil,
+            in_reply_to=evil,
+            references=(evil,),
+            attachments=(Attachment(evil, "application/pdf", b"%PDF"),),
+        )
+    )
+    mail = parse(raw)
+    assert mail.header("Bcc") is None
+    assert all(name.lower() != "bcc" for name, _ in mail.headers)
+    assert "attacker@evil.example" not in [a.email for a in (*mail.to, *mail.cc)]
+
+
+def test_it_makes_message_ids_stable_per_dedup_key_and_installation() -> None:
+    one = make_message_id("inst-1", "escalation:ESC-2026-0007:step-2", "gemeente.example")
+    assert one == make_message_id("inst-1", "escalation:ESC-2026-0007:step-2", "gemeente.example")
+    assert one != make_message_id("inst-2", "escalation:ESC-2026-0007:step-2", "gemeente.example")
+    assert one != make_message_id("inst-1", "escalation:ESC-2026-0007:step-3", "gemeente.example")
+    assert one.endswith("@gemeente.example")
+
+
+def test_it_adds_html_alternative_and_attachments() -> None:
+    raw = build(
+        OutgoingMail(
+            to=(Address("a@gemeente.example"),),
+            subject="s",
+            text="tekst",
+            html="<p>tekst</p>",
+            attachments=(Attachment("plan.pdf", "application/pdf", b"%PDF-1.4"),),
+        )
+    )
+    mail = parse(raw)
+    assert mail.text.strip() == "tekst"
+    assert mail.html is not None and "<p>tekst</p>" in mail.html
+    assert [(a.filename, a.content) for a in mail.attachments] == [("plan.pdf", b"%PDF-1.4")]
+
+
+def test_header_safe_bounds_length_and_strips_controls() -> None:
+    assert header_safe("a\x00b\tc\x7f") == "ab\tc"
+    assert len(header_safe("x" * 5000)) == 900
