@@ -1,0 +1,512 @@
+"""parse_command: the command word of a staff reply and its arguments."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from mailbot.domain.commands import (
+    Command,
+    CommandError,
+    NearMiss,
+    Verb,
+    find_case_refs,
+    parse_command,
+    parse_date,
+)
+from mailbot.domain.replytext import new_text
+
+
+def command(text: str) -> Command:
+    result = parse_command(text)
+    assert isinstance(result, Command), f"{text!r} gave {result!r}"
+    return result
+
+
+def error(text: str) -> CommandError:
+    result = parse_command(text)
+    assert isinstance(result, CommandError), f"{text!r} gave {result!r}"
+    assert result.message_nl
+    assert result.message_en
+    return result
+
+
+# --------------------------------------------------------------------------- #
+# Vocabulary
+# --------------------------------------------------------------------------- #
+
+VOCABULARY = [
+    ("OPGELOST", "RESOLVED", Verb.RESOLVED),
+    ("AKKOORD", "ACCEPT", Verb.ACCEPT),
+    ("ONVOLDOENDE", "REJECT", Verb.REJECT),
+    ("PAUZE", "PAUSE", Verb.PAUSE),
+    ("HERVAT", "RESUME", Verb.RESUME),
+    ("VERLENG 5", "EXTEND 5", Verb.EXTEND),
+    ("ESCALEER", "ESCALATE", Verb.ESCALATE),
+    ("VERSTUUR", "SEND", Verb.SEND),
+    ("STATUS", "STATUS", Verb.STATUS),
+    ("INTREKKEN", "WITHDRAW", Verb.WITHDRAW),
+    ("HULP", "HELP", Verb.HELP),
+    ("BEEINDIGD", "TERMINATED", Verb.TERMINATED),
+    ("VOORTGEZET", "CONTINUED", Verb.CONTINUED),
+    ("ONTVANGER: a@b.nl", "RECEIVER: a@b.nl", Verb.RECEIVER),
+    ("GEVER: a@b.nl", "PROVIDER: a@b.nl", Verb.PROVIDER),
+    ("GEGEVEN", "GIVEN", Verb.GIVEN),
+    ("CAP: plan", "CAP: plan", Verb.CAP),
+    ("GEEN CAP", "NO CAP", Verb.NO_CAP),
+    ("UITGEVOERD", "DONE", Verb.DONE),
+    ("KOPPEL", "LINK", Verb.LINK),
+    ("NIET", "UNLINK", Verb.UNLINK),
+    ("OVERDRAGEN a@b.nl", "HANDOVER a@b.nl", Verb.HANDOVER),
+    ("SLUITEN", "CLOSE", Verb.CLOSE),
+]
+
+
+@pytest.mark.parametrize(
+    ("dutch", "english", "verb"), VOCABULARY, ids=[v[2].name for v in VOCABULARY]
+)
+def test_it_accepts_the_dutch_and_the_english_word(dutch: str, english: str, verb: Verb) -> None:
+    assert command(dutch).verb is verb
+    assert command(english).verb is verb
+    assert command(dutch.lower()).verb is verb
+    assert command(english.title()).verb is verb
+
+
+def test_it_covers_every_verb() -> None:
+    assert {verb for _, _, verb in VOCABULARY} == set(Verb)
+
+
+def test_it_uses_dutch_values_and_english_names() -> None:
+    assert Verb.ACCEPT.value == "AKKOORD"
+    assert str(Verb.ACCEPT) == "AKKOORD"
+    assert Verb.NO_CAP.value == "GEEN CAP"
+    assert Verb.ACCEPT.english == "ACCEPT"
+    assert Verb.TERMINATED.value == "BEEINDIGD"
+
+
+def test_it_tells_which_language_was_used() -> None:
+    assert command("ACCEPT").english
+    assert command("NO CAP").english
+    assert not command("AKKOORD").english
+    assert not command("HELP").english  # the same word in both languages
+    assert not command("HULP").english
+    assert command("ACCEPT").word == "ACCEPT"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AKKOORD",
+        "akkoord",
+        "Akkoord",
+        "AKKOORD.",
+        "Akkoord!",
+        "Akkoord!!!",
+        "**AKKOORD**",
+        "*Akkoord*",
+        "  AKKOORD  ",
+        "\n\n\nAKKOORD\n",
+        "akkoord graag",
+        "Akkoord, dank je wel",
+        "AKKOORD \u2013 bedankt",
+    ],
+)
+def test_it_ignores_case_decoration_punctuation_and_politeness(text: str) -> None:
+    assert command(text).verb is Verb.ACCEPT
+
+
+@pytest.mark.parametrize("text", ["BEËINDIGD", "Beëindigd", "BEEINDIGD", "beeindigd."])
+def test_it_folds_accents(text: str) -> None:
+    assert command(text).verb is Verb.TERMINATED
+
+
+@pytest.mark.parametrize("text", ["GEEN CAP", "Geen cap", "geen  CAP", "GEEN-CAP", "GEENCAP"])
+def test_it_understands_the_two_word_command(text: str) -> None:
+    assert command(text).verb is Verb.NO_CAP
+
+
+def test_it_does_not_read_no_capacity_as_no_cap() -> None:
+    assert parse_command("No capacity left this week") is None
+
+
+# --------------------------------------------------------------------------- #
+# Free text after the command
+# --------------------------------------------------------------------------- #
+
+
+def test_it_keeps_the_rest_of_the_line_as_argument() -> None:
+    result = command("AKKOORD, prima werk")
+    assert result.verb is Verb.ACCEPT
+    assert result.argument == "prima werk"
+    assert result.text == "prima werk"
+
+
+def test_it_keeps_the_following_lines_as_body() -> None:
+    result = command("ONVOLDOENDE\nDe analyse ontbreekt.\n\nMet vriendelijke groet,\nPiet")
+    assert result.verb is Verb.REJECT
+    assert result.argument == ""
+    assert result.body == "De analyse ontbreekt.\n\nMet vriendelijke groet,\nPiet"
+    assert result.text == "De analyse ontbreekt."
+
+
+def test_it_accepts_free_text_after_a_command_in_capitals() -> None:
+    result = command("ONVOLDOENDE de analyse ontbreekt")
+    assert result.verb is Verb.REJECT
+    assert result.argument == "de analyse ontbreekt"
+
+
+@pytest.mark.parametrize("separator", [",", ";", ":", ".", "!", " -", " \u2013", " \u2014"])
+def test_it_accepts_free_text_after_a_separator(separator: str) -> None:
+    result = command(f"Opgelost{separator} nieuwe levering is binnen")
+    assert result.verb is Verb.RESOLVED
+    assert result.argument == "nieuwe levering is binnen"
+
+
+# --------------------------------------------------------------------------- #
+# Traps: sentences that start with a command word
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Niet akkoord",
+        "NIET AKKOORD",
+        "Niet akkoord.",
+        "niet mee eens",
+        "Niet goed genoeg",
+        "Akkoord?",
+        "AKKOORD?",
+        "Akkoord? Ik twijfel nog",
+        "Akkoord met de planning",
+        "Help me understand what happened",
+        "Status update: de leverancier heeft gebeld",
+        "STATUS UPDATE: leverancier belde",
+        "Status van de levering is onduidelijk",
+        "Send me the file please",
+        "Close call, but it worked",
+        "Given the circumstances I agree",
+        "Link naar het rapport: https://example.com",
+        "Onvoldoende analyse aangeleverd",
+        "Ontvanger is nog onbekend",
+        "Voortgezet met de leverancier",
+        "Pauze tot maandag",
+        "Overdragen aan Piet",
+        "Cap is te hoog",
+        "Beste Jan,\nAKKOORD",
+        "Hallo",
+        "",
+        "   \n  ",
+        "12345",
+    ],
+)
+def test_it_treats_prose_as_a_note(text: str) -> None:
+    assert parse_command(text) is None
+
+
+@pytest.mark.parametrize("text", ["NIET", "Niet", "niet.", "NIET!", "Niet, bedankt", "NIET graag"])
+def test_it_unlinks_only_on_a_bare_niet(text: str) -> None:
+    assert command(text).verb is Verb.UNLINK
+
+
+def test_it_answers_questions_for_help_and_status() -> None:
+    assert command("Help?").verb is Verb.HELP
+    assert command("Status?").verb is Verb.STATUS
+    assert command("HELP PAUZE").argument == "PAUZE"
+
+
+def test_it_does_not_see_a_command_in_quoted_text() -> None:
+    reply = (
+        "Dank voor je bericht.\n\n"
+        "Op ma 14 dec. 2026 om 10:12 schreef Jan <jan@acme.example>:\n"
+        "> AKKOORD"
+    )
+    assert parse_command(new_text(reply)) is None
+
+
+def test_it_reads_commands_from_html_only_replies() -> None:
+    html = (
+        "<html><body><div>AKKOORD</div><div><hr>"
+        "<b>Van:</b> Jan Jansen &lt;jan@acme.example&gt;<br>"
+        "<b>Verzonden:</b> maandag 14 december 2026 10:12<br>"
+        "<b>Aan:</b> mailbot@example.nl<br><b>Onderwerp:</b> RE: ESC-2026-0001</div>"
+        "<div>ONVOLDOENDE</div></body></html>"
+    )
+    assert command(new_text("", html)).verb is Verb.ACCEPT
+
+
+def test_it_reads_commands_in_outlook_bold_plain_text() -> None:
+    reply = (
+        "**ONVOLDOENDE**\n\n*Van:* Jan\n*Verzonden:* maandag\n*Aan:* x\n*Onderwerp:* y\n\nAKKOORD"
+    )
+    assert command(new_text(reply)).verb is Verb.REJECT
+
+
+# --------------------------------------------------------------------------- #
+# Near misses
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "suggestion"),
+    [
+        ("AKOORD", "AKOORD", Verb.ACCEPT),
+        ("Akord", "Akord", Verb.ACCEPT),
+        ("akkord, prima", "akkord", Verb.ACCEPT),
+        ("ONVOLDENDE", "ONVOLDENDE", Verb.REJECT),
+        ("ONVOLDOEDNE", "ONVOLDOEDNE", Verb.REJECT),  # swapped letters
+        ("OPGELSOT", "OPGELSOT", Verb.RESOLVED),
+        ("PAUSED", "PAUSED", Verb.PAUSE),
+        ("ESCALEREN", "ESCALEREN", Verb.ESCALATE),
+        ("SLUIT", "SLUIT", Verb.CLOSE),
+        ("ACCEPTED", "ACCEPTED", Verb.ACCEPT),
+        ("BEËINDIG", "BEEINDIG", Verb.TERMINATED),
+    ],
+)
+def test_it_spots_near_misses(text: str, word: str, suggestion: Verb) -> None:
+    assert parse_command(text) == NearMiss(word, suggestion)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello",
+        "Please",
+        "Dank",
+        "Hoi",
+        "Ontvangen, dank je",  # "received" is one letter from ONTVANGER
+        "Gegevens volgen",
+        "Verstuurd!",
+        "Gekoppeld.",
+        "Linked the answer below",  # weak form: prose
+        "Akord met de planning",  # weak form: prose
+        "Akord?",
+        "CAT",  # too short to guess
+    ],
+)
+def test_it_does_not_guess_at_ordinary_words(text: str) -> None:
+    assert parse_command(text) is None
+
+
+# --------------------------------------------------------------------------- #
+# Arguments
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("PAUZE 5 werkdagen", 5),
+        ("PAUZE 1 werkdag", 1),
+        ("pauze 3", 3),
+        ("PAUSE 4 working days", 4),
+        ("Pause 2 business days please", 2),
+        ("PAUZE: 10 werkdagen", 10),
+        ("VERLENG 5", 5),
+        ("Verleng met vijf werkdagen", 5),
+        ("EXTEND 10 working days, thanks", 10),
+        ("VERLENG twintig", 20),
+    ],
+)
+def test_it_reads_working_days(text: str, days: int) -> None:
+    assert command(text).days == days
+
+
+def test_it_allows_pause_without_days() -> None:
+    result = command("PAUZE")
+    assert result.verb is Verb.PAUSE
+    assert result.days is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["VERLENG abc", "VERLENG", "EXTEND", "VERLENG 0", "VERLENG 999", "PAUZE 5 dagen", "PAUZE x"],
+)
+def test_it_reports_bad_day_counts(text: str) -> None:
+    result = error(text)
+    assert result.verb in {Verb.EXTEND, Verb.PAUSE}
+    assert "werkdagen" in result.message_nl
+    assert "working days" in result.message_en
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("STATUS ESC-2026-0001", "ESC-2026-0001"),
+        ("status cmp-2026-0042", "CMP-2026-0042"),
+        ("Status van ESC-2026-0001?", "ESC-2026-0001"),
+        ("STATUS: ESC-2026-0001, graag", "ESC-2026-0001"),
+    ],
+)
+def test_it_reads_the_case_of_a_status_request(text: str, ref: str) -> None:
+    result = command(text)
+    assert result.verb is Verb.STATUS
+    assert result.case_ref == ref
+
+
+def test_it_allows_status_without_a_case() -> None:
+    assert command("STATUS").case_ref is None
+
+
+@pytest.mark.parametrize("text", ["STATUS ESC-26-1", "STATUS ESC-2026-12345", "status cmp 2026"])
+def test_it_reports_malformed_case_numbers(text: str) -> None:
+    assert error(text).verb is Verb.STATUS
+
+
+def test_it_links_to_a_named_case() -> None:
+    assert command("KOPPEL aan ESC-2026-0003").case_ref == "ESC-2026-0003"
+    assert command("LINK").case_ref is None
+
+
+@pytest.mark.parametrize(
+    ("text", "receivers"),
+    [
+        ("ONTVANGER: jan@acme.nl", ("jan@acme.nl",)),
+        ("ONTVANGER:jan@acme.nl", ("jan@acme.nl",)),
+        ("ONTVANGER : jan@acme.nl", ("jan@acme.nl",)),
+        ("Ontvanger: Piet Jansen", ("Piet Jansen",)),
+        (
+            "ONTVANGER: jan@acme.nl, Team Inkoop; Piet Jansen",
+            ("jan@acme.nl", "Team Inkoop", "Piet Jansen"),
+        ),
+        ("RECEIVER: Jan <jan@acme.nl>", ("Jan <jan@acme.nl>",)),
+        ("**ONTVANGER:** jan@acme.nl.", ("jan@acme.nl",)),
+    ],
+)
+def test_it_reads_receivers(text: str, receivers: tuple[str, ...]) -> None:
+    result = command(text)
+    assert result.verb is Verb.RECEIVER
+    assert result.receivers == receivers
+    assert result.provider is None
+
+
+def test_it_reads_the_provider_line_below_receivers() -> None:
+    result = command("ONTVANGER: jan@acme.nl\nGEVER: Piet <Piet@Acme.nl>\n\nGroet, Kees")
+    assert result.receivers == ("jan@acme.nl",)
+    assert result.provider == "piet@acme.nl"
+    english = command("RECEIVER: jan@acme.nl\nProvider: piet@acme.nl")
+    assert english.provider == "piet@acme.nl"
+
+
+@pytest.mark.parametrize(
+    "text", ["ONTVANGER:", "ONTVANGER", "ONTVANGER: jan@", "ONTVANGER: a@b.nl\nGEVER: Piet"]
+)
+def test_it_reports_bad_receivers(text: str) -> None:
+    assert error(text).verb is Verb.RECEIVER
+
+
+def test_it_reads_a_provider_command() -> None:
+    assert command("GEVER: jan@acme.nl").provider == "jan@acme.nl"
+    assert command("Provider jan@acme.nl").provider == "jan@acme.nl"
+    assert command("GEVER").provider is None
+    assert error("GEVER: Jan Jansen").verb is Verb.PROVIDER
+
+
+@pytest.mark.parametrize(
+    ("text", "record"),
+    [
+        ("GEGEVEN", False),
+        ("GEGEVEN DOSSIER", True),
+        ("Gegeven dossier", True),
+        ("GEGEVEN\nDOSSIER", True),
+        ("GEGEVEN\n\ndossier.", True),
+        ("GIVEN RECORD", True),
+        ("GEGEVEN, mondeling", False),
+    ],
+)
+def test_it_reads_whether_a_compliment_goes_on_record(text: str, record: bool) -> None:
+    result = command(text)
+    assert result.verb is Verb.GIVEN
+    assert result.record is record
+
+
+def test_it_reads_a_corrective_action_plan_over_several_lines() -> None:
+    result = command(
+        "CAP: We passen de planning aan\nen voeren een extra controle in.\n"
+        "Gereed: 12 januari 2027\n\nMet vriendelijke groet,\nJan"
+    )
+    assert result.verb is Verb.CAP
+    assert result.text == "We passen de planning aan\nen voeren een extra controle in."
+    assert result.due == date(2027, 1, 12)
+
+
+def test_it_reads_a_cap_without_due_date_and_in_english() -> None:
+    assert command("CAP\nExtra training for the drivers").text == "Extra training for the drivers"
+    result = command("CAP: retrain staff\nDue: January 12, 2027")
+    assert result.due == date(2027, 1, 12)
+    assert result.text == "retrain staff"
+
+
+@pytest.mark.parametrize(
+    "text", ["CAP", "CAP:", "CAP: plan\nGereed: morgen", "CAP: x\nDue: 31-02-2027"]
+)
+def test_it_reports_bad_caps(text: str) -> None:
+    assert error(text).verb is Verb.CAP
+
+
+@pytest.mark.parametrize(
+    ("text", "email"),
+    [
+        ("OVERDRAGEN piet@acme.nl", "piet@acme.nl"),
+        ("Overdragen aan Piet <Piet@Acme.nl>", "piet@acme.nl"),
+        ("HANDOVER to mailto:kees@acme.nl", "kees@acme.nl"),
+        ("OVERDRAGEN: piet@acme.nl, graag", "piet@acme.nl"),
+    ],
+)
+def test_it_reads_the_handover_address(text: str, email: str) -> None:
+    result = command(text)
+    assert result.verb is Verb.HANDOVER
+    assert result.email == email
+
+
+@pytest.mark.parametrize(
+    "text", ["OVERDRAGEN not-an-email", "OVERDRAGEN", "OVERDRAGEN a@b.nl c@d.nl", "HANDOVER: Piet"]
+)
+def test_it_reports_bad_handover_addresses(text: str) -> None:
+    assert error(text).verb is Verb.HANDOVER
+
+
+def test_it_keeps_the_text_of_continued() -> None:
+    result = command("VOORTGEZET: de leverancier werkt mee\nVolgende week meer.")
+    assert result.verb is Verb.CONTINUED
+    assert result.text == "de leverancier werkt mee\nVolgende week meer."
+
+
+# --------------------------------------------------------------------------- #
+# Dates and case references
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "12-01-2027",
+        "12/01/2027",
+        "12.1.2027",
+        "2027-01-12",
+        "12 januari 2027",
+        "12 jan 2027",
+        "12 jan. 2027",
+        "dinsdag 12 januari 2027",
+        "January 12, 2027",
+        "Jan 12 2027",
+        "12 January 2027",
+        "12th January 2027",
+    ],
+)
+def test_it_parses_due_dates(text: str) -> None:
+    assert parse_date(text) == date(2027, 1, 12)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "morgen", "12 januari", "31-02-2027", "13 smarch 2027", "01-13-2027"]
+)
+def test_it_rejects_non_dates(text: str) -> None:
+    assert parse_date(text) is None
+
+
+def test_it_finds_case_references_in_order_once_upper_case() -> None:
+    text = "Re: [esc-2026-0001] zie CMP-2026-0002 en ESC-2026-0001 (ESC-2026-00012, XESC-2026-0003)"
+    assert find_case_refs(text) == ["ESC-2026-0001", "CMP-2026-0002"]
+    assert find_case_refs("geen zaak") == []
