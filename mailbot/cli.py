@@ -156,8 +156,9 @@ def run(
     ] = False,
 ) -> None:
     """Run the daemon (or one pass with --once)."""
-    from mailbot.daemon import Daemon, LeaderBusy, run_once
+    from mailbot.daemon import Daemon, run_once
     from mailbot.mail.port import MailboxError
+    from mailbot.service.lease import LeaderBusy
     from mailbot.store.db import DatabaseUnavailable
 
     config = load_config()

@@ -32,14 +32,16 @@ from pydantic import (
     model_validator,
 )
 
-_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$"
+)
 _DOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?\.[a-z]{2,}$|^localhost$")
 
 
 def _email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL_RE.match(value) or "." not in value.rpartition("@")[2] and not value.endswith(
-        "@localhost"
+    if not _EMAIL_RE.match(value) or (
+        "." not in value.rpartition("@")[2] and not value.endswith("@localhost")
     ):
         raise ValueError("not an email address")
     return value.lower()
@@ -119,6 +121,7 @@ class MailbotSection(_Section):
     digest_time: str = "08:00"
     log_format: Literal["text", "json"] = "text"
     health_port: int | None = Field(default=None, ge=1, le=65535)
+    lease_seconds: float = Field(default=20.0, ge=1)
 
     @field_validator("timezone")
     @classmethod

@@ -37,18 +37,14 @@ from mailbot.mail.smtp import SmtpRelay
 from mailbot.render import Renderer
 from mailbot.service.app import App
 from mailbot.service.cycle import CycleReport, Step, run_cycle
+from mailbot.service.lease import LeaderBusy, Lease
 from mailbot.service.router import process
 from mailbot.store.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-LEASE_TTL = timedelta(seconds=30)
 BACKOFF_START = 5.0
 BACKOFF_MAX = 300.0
-
-
-class LeaderBusy(RuntimeError):
-    """Another mailbot instance holds the leader lease for this mailbox."""
 
 
 def make_relay(config: Config) -> SmtpRelay | None:
@@ -73,6 +69,10 @@ def make_mailbox(config: Config) -> Mailbox:
             outgoing_folder=config.mailbox.folders.outgoing,
             relay=make_relay(config),
         )
+    if backend == "imap":
+        from mailbot.mail.imap import from_config
+
+        return from_config(config, make_relay(config))
     raise NotImplementedError(f'backend = "{backend}" is not available in this version yet')
 
 
@@ -115,8 +115,14 @@ def build_app(
     return app
 
 
-def lease_name(config: Config) -> str:
-    return f"mailbox:{config.mailbox.address}"
+def make_lease(app: App) -> Lease:
+    config = app.config
+    return Lease(
+        app.db,
+        f"mailbox:{config.mailbox.address}",
+        app.leader_id,
+        timedelta(seconds=config.mailbot.lease_seconds),
+    )
 
 
 def cycle_steps() -> dict[str, Step]:
@@ -125,14 +131,19 @@ def cycle_steps() -> dict[str, Step]:
 
 
 def run_once(app: App) -> CycleReport:
-    """One pass under the leader lease (what `mailbot run --once` does)."""
-    name = lease_name(app.config)
-    if not app.db.try_lease(name, app.leader_id, app.clock.now(), LEASE_TTL):
+    """One pass under the leader lease (what `mailbot run --once` does).
+
+    A lease left by a crashed run expires within `lease_seconds`; we wait that
+    long (plus a second) before deciding that a live instance holds it.
+    """
+    lease = make_lease(app)
+    if not lease.acquire(wait=lease.ttl.total_seconds() + 1):
         raise LeaderBusy("another mailbot instance is running for this mailbox")
     try:
-        return run_cycle(app, process, cycle_steps())
+        with lease.heartbeat(app.stop):
+            return run_cycle(app, process, cycle_steps())
     finally:
-        app.db.release_lease(name, app.leader_id)
+        lease.release()
 
 
 @dataclass
@@ -149,6 +160,7 @@ class Daemon:
     def __init__(self, app: App) -> None:
         self.app = app
         self.stop = threading.Event()
+        self.lease = make_lease(app)
         self._wake = threading.Event()
         self._backoff = _Backoff()
         self._leader = False
@@ -165,11 +177,14 @@ class Daemon:
         app = self.app
         now = app.clock.now()
         try:
-            self._leader = app.db.try_lease(lease_name(app.config), app.leader_id, now, LEASE_TTL)
+            self._leader = self.lease.try_acquire()
             if not self._leader:
                 log.debug("standby: another instance holds the lease")
-                return min(app.config.mailbot.poll_interval, LEASE_TTL.total_seconds() / 3)
-            report = run_cycle(app, process, cycle_steps())
+                return min(app.config.mailbot.poll_interval, self.lease.ttl.total_seconds() / 3)
+            if not self.stop.is_set():
+                app.stop.clear()  # a lease lost in an earlier pass is forgotten
+            with self.lease.heartbeat(app.stop):
+                report = run_cycle(app, process, cycle_steps())
         except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
             self._backoff.failures += 1
             delay = self._backoff.delay()
@@ -225,8 +240,9 @@ class Daemon:
     # -- life cycle -------------------------------------------------------------
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: finishing the current pass, then stopping", signum)
+        log.info("signal %s: finishing the current message, then stopping", signum)
         self.stop.set()
+        self.app.stop.set()
 
     def run(self, install_signals: bool = True) -> None:
         if install_signals:
@@ -244,10 +260,7 @@ class Daemon:
         self.stop.wait()
         self.scheduler.shutdown(wait=True)
         self.app.mailbox.close()
-        try:
-            self.app.db.release_lease(lease_name(self.app.config), self.app.leader_id)
-        except Exception as exc:  # the database may be the reason we stop
-            log.warning("could not release the leader lease: %s", exc)
+        self.lease.release()
         log.info("mailbot stopped")
 
     @property

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 from mailbot.clock import Clock
@@ -22,6 +23,8 @@ class App:
     calendar: WorkingCalendar
     instance_id: str
     leader_id: str = field(default="")
+    # Set by SIGTERM or a lost leader lease: passes stop after the current message.
+    stop: threading.Event = field(default_factory=threading.Event)
 
     @property
     def folders(self) -> FolderNames:

@@ -84,6 +84,8 @@ def ingest(app: App, process: Processor, *, limit: int | None = None) -> IngestR
     """One pass over every watched folder. One failing folder does not stop the others."""
     report = IngestReport()
     for folder in app.folders.watched:
+        if app.stop.is_set():
+            break
         try:
             _ingest_folder(app, process, folder, report, limit)
         except MailboxError as exc:
@@ -100,7 +102,7 @@ def _ingest_folder(
         return
     known = _known(app, keys)
     for key in keys:
-        if limit is not None and report.applied >= limit:
+        if app.stop.is_set() or (limit is not None and report.applied >= limit):
             return
         state = known.get(key)
         if state is None:

@@ -148,19 +148,28 @@ def _recover(app: App, report: FlushReport) -> None:
 
 
 def flush(app: App, limit: int | None = None) -> FlushReport:
-    """Deliver pending rows, oldest first. Mailbox errors leave them pending."""
+    """Deliver pending rows, oldest first. Mailbox errors leave them pending.
+
+    Notices queued by the flush itself (a failed delivery tells the admins)
+    go out in the same pass: a few rounds, never an endless loop.
+    """
     report = FlushReport()
     _recover(app, report)
-    with app.db.session() as session:
-        query = (
-            select(OutboundMessage.id)
-            .where(OutboundMessage.status == "pending")
-            .order_by(OutboundMessage.id)
-        )
-        ids = list(session.scalars(query.limit(limit) if limit else query))
-    for row_id in ids:
-        if not _deliver_one(app, row_id, report):
+    after = 0
+    for _round in range(3):
+        with app.db.session() as session:
+            query = (
+                select(OutboundMessage.id)
+                .where(OutboundMessage.status == "pending", OutboundMessage.id > after)
+                .order_by(OutboundMessage.id)
+            )
+            ids = list(session.scalars(query.limit(limit) if limit else query))
+        if not ids:
             break
+        for row_id in ids:
+            if app.stop.is_set() or not _deliver_one(app, row_id, report):
+                return report
+        after = ids[-1]
     return report
 
 
