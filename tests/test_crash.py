@@ -86,7 +86,7 @@ def test_it_survives_kill_9_at_random_moments(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "mailbot.db") as db:
         statuses = dict(db.execute("select status, count(*) from inbound_messages group by status"))
-        assert statuses == {"done": len(sample)}
+        assert statuses == {"moved": len(sample)}
         keys = [k for (k,) in db.execute("select backend_key from inbound_messages")]
         assert len(keys) == len(set(keys))
         landed_keys = {p.name.split(":")[0] for p in landed}

@@ -22,11 +22,12 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mailbot.mail.parse import message_ids
-from mailbot.mail.port import INBOX, Envelope, MailboxError, SentCopy
+from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy
 from mailbot.mail.smtp import SmtpRelay
 
 _UNIQUE_RE = re.compile(r"^\d{9,}\.[^.]+\..+$")
@@ -143,7 +144,12 @@ class MaildirMailbox:
             except FileNotFoundError:
                 continue
 
+    def scan(self, folder: str, since: Mapping[str, Any] | None = None) -> Listing:
+        """Always everything: a directory listing is cheap, and keys never change."""
+        return Listing(self.keys(folder))
+
     def keys(self, folder: str) -> list[str]:
+        """Every key now in `folder`, oldest first."""
         path = self.folder_path(folder)
         try:
             self._claim_new(path)
@@ -186,18 +192,19 @@ class MaildirMailbox:
         except OSError as exc:
             raise MailboxError(f"cannot read message {key}: {exc}") from exc
 
-    def move(self, folder: str, key: str, destination: str) -> None:
+    def move(self, folder: str, key: str, destination: str) -> str | None:
         source = self._locate(folder, key)
         if source is None:
-            return
+            return None
         target_dir = self._make(destination) / "cur"
         try:
             source.rename(target_dir / source.name)
         except FileNotFoundError:
-            return
+            return None
         except OSError as exc:
             raise MailboxError(f"cannot move {key} to {destination!r}: {exc}") from exc
         self._index.pop((folder, key), None)
+        return key
 
     # -- writing --------------------------------------------------------------
 

@@ -5,9 +5,13 @@ imaplib, exchangelib or Graph object: it gets stable keys and raw RFC 822
 bytes, stores them, and only then asks the backend to move the message.
 
 Rules every implementation keeps (the shared contract tests check them):
-- `keys()` never changes the mailbox (no \\Seen flag, no move);
+- `scan()` never marks mail read or moves it between folders;
 - a key is stable for as long as the message stays in its folder, and unique
   within the mailbox; moving a message that is already gone is not an error;
+- listing may be incremental: the core persists the `checkpoint` of a listing
+  after it has stored every key in it, and passes it back next time. A backend
+  may then report only what arrived since (IMAP UIDs, EWS sync state, Graph
+  delta link) but must report a key again when given an older checkpoint;
 - `send()` delivers and keeps a copy in Sent, and returns the Message-ID the
   server actually used; `was_sent()` finds that copy again after a crash;
 - folder names are the logical names of the config (`/` for nesting); the
@@ -16,9 +20,9 @@ Rules every implementation keeps (the shared contract tests check them):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 INBOX = "INBOX"
 
@@ -41,6 +45,20 @@ class StoredMessage:
 
     key: str
     raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """One page of a folder listing.
+
+    `keys` are messages the core may not have seen (it ignores the ones it
+    knows); `checkpoint` is the backend's position after this page (JSON-able,
+    None when the backend always lists everything); `more` asks for another page.
+    """
+
+    keys: list[str]
+    checkpoint: dict[str, Any] | None = None
+    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,14 +87,17 @@ class Mailbox(Protocol):
 
     def close(self) -> None: ...
 
-    def keys(self, folder: str) -> list[str]:
-        """Keys of the messages now in `folder`, oldest first."""
+    def scan(self, folder: str, since: Mapping[str, Any] | None) -> Listing:
+        """Messages in `folder` since the checkpoint `since` (None: everything), oldest first."""
 
     def fetch(self, folder: str, key: str) -> bytes:
         """The raw bytes of one message; `MailboxError` if it is gone."""
 
-    def move(self, folder: str, key: str, destination: str) -> None:
-        """Move a message; a message that is no longer there is not an error."""
+    def move(self, folder: str, key: str, destination: str) -> str | None:
+        """Move a message; returns its key in `destination` when the backend knows it.
+
+        A message that is no longer there is not an error (returns None).
+        """
 
     def send(self, raw: bytes, envelope: Envelope, message_id: str) -> str:
         """Deliver and keep a copy in Sent; returns the Message-ID actually used."""

@@ -1,17 +1,22 @@
 """Ingest: every message in a watched folder ends in the database and an end folder.
 
-Per message, three steps, each safe to interrupt with kill -9:
-1. **store**: fetch the raw bytes and commit them under the backend key (the
-   unique key means a second pass knows the message);
-2. **apply**: in one transaction, understand the message, change cases, write
-   timeline and outbox rows, and mark the row `done` with its destination;
-3. **move** it to Verwerkt / Te beoordelen / Quarantaine.
+A pass has three phases, each safe to interrupt with kill -9:
+1. **scan and store**: list what is new in each watched folder, fetch the raw
+   bytes and commit them under the backend key (a batch at a time), then
+   persist the backend's checkpoint — only after what it covers is stored;
+2. **apply**: per stored message, one transaction understands it, changes
+   cases, writes timeline and outbox rows, and marks it `done` with its
+   destination;
+3. **move** every `done` message to Verwerkt / Te beoordelen / Quarantaine
+   and mark it `moved`.
 
-A crash after 1 re-applies from the stored bytes; a crash after 2 only
-repeats the move. An exception in 2 rolls back, counts an attempt, and after
-`max_attempts` sends the message to Quarantaine (and tells the admins) rather
-than retrying forever. Database trouble is not the message's fault: it stops
-the pass without counting an attempt.
+Phases 2 and 3 work from the database, not from the folder listing, so a
+message stored before a crash is applied after it even when an incremental
+backend does not list it again; a crash after 2 only repeats the move, which
+is idempotent. An exception in 2 rolls back, counts an attempt, and after
+`max_attempts` sends the message to Quarantaine (and tells the admins).
+Database trouble is not the message's fault: it stops the pass without
+counting an attempt.
 
 At first start a folder's existing messages are recorded as `preexisting` and
 left in place (SPEC §12) unless `process_existing = true`.
@@ -21,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -40,9 +46,13 @@ log = logging.getLogger(__name__)
 
 STORED = "stored"
 DONE = "done"
+MOVED = "moved"
 PREEXISTING = "preexisting"
 RETRY = "retry"
+FINISHED = (DONE, MOVED)
 _KEY_CHUNK = 500
+_STORE_BATCH = 50
+_STORE_BATCH_BYTES = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -80,135 +90,178 @@ def _database_trouble(exc: BaseException) -> bool:
     )
 
 
-def ingest(app: App, process: Processor, *, limit: int | None = None) -> IngestReport:
-    """One pass over every watched folder. One failing folder does not stop the others."""
+def ingest(app: App, process: Processor) -> IngestReport:
+    """One pass. A folder that cannot be read does not stop the others."""
     report = IngestReport()
     for folder in app.folders.watched:
         if app.stop.is_set():
-            break
+            return report
         try:
-            _ingest_folder(app, process, folder, report, limit)
+            _scan_folder(app, folder, report)
         except MailboxError as exc:
             report.errors.append(f"{folder}: {exc}")
             log.warning("folder %r skipped this pass: %s", folder, exc)
+    _apply_stored(app, process, report)
+    _move_done(app, report)
     return report
 
 
-def _ingest_folder(
-    app: App, process: Processor, folder: str, report: IngestReport, limit: int | None
-) -> None:
-    keys = app.mailbox.keys(folder)
-    if _first_start(app, folder, keys, report):
-        return
-    known = _known(app, keys)
-    for key in keys:
-        if app.stop.is_set() or (limit is not None and report.applied >= limit):
+# -- phase 1: scan and store ---------------------------------------------------
+
+
+def _folder_state(app: App, folder: str) -> dict[str, Any] | None:
+    with app.db.session() as session:
+        row = session.get(FolderState, folder)
+        return dict(row.state) if row is not None else None
+
+
+def _save_folder_state(app: App, folder: str, state: dict[str, Any]) -> None:
+    with app.db.session() as session:
+        row = session.get(FolderState, folder)
+        if row is None:
+            session.add(FolderState(folder=folder, state=state, updated_at=app.clock.now()))
+        else:
+            row.state = state
+            row.updated_at = app.clock.now()
+
+
+def _scan_folder(app: App, folder: str, report: IngestReport) -> None:
+    state = _folder_state(app, folder)
+    if state is None:
+        _first_start(app, folder, report)
+        if not app.config.mailbox.process_existing:
             return
-        state = known.get(key)
-        if state is None:
-            stored = _store(app, folder, key, report)
-            if stored is None:
-                continue
-            state = stored
-        row_id, status, destination = state
-        if status == PREEXISTING:
-            continue
-        if status in (STORED, RETRY):
-            destination = _apply(app, process, row_id, report)
-        if destination is not None:
-            app.mailbox.move(folder, key, app.folders.for_destination(destination))
-            report.moved += 1
-            report.destinations[destination] = report.destinations.get(destination, 0) + 1
+        state = _folder_state(app, folder) or {}
+        since: Mapping[str, Any] | None = None
+    else:
+        since = state.get("checkpoint")
+    while not app.stop.is_set():
+        listing = app.mailbox.scan(folder, since)
+        known = _known(app, listing.keys)
+        if not _store_new(app, folder, [k for k in listing.keys if k not in known], report):
+            return  # interrupted: the checkpoint must not pass what was not stored
+        if listing.checkpoint is not None and listing.checkpoint != since:
+            state["checkpoint"] = listing.checkpoint
+            _save_folder_state(app, folder, state)
+        since = listing.checkpoint
+        if not listing.more:
+            return
 
 
-def _first_start(app: App, folder: str, keys: list[str], report: IngestReport) -> bool:
+def _first_start(app: App, folder: str, report: IngestReport) -> None:
     """Record what was already there the first time mailbot sees a folder."""
     now = app.clock.now()
-    with app.db.session() as session:
-        if session.get(FolderState, folder) is not None:
-            return False
-        process_existing = app.config.mailbox.process_existing
-        session.add(
-            FolderState(
-                folder=folder,
-                state={"first_seen": now.isoformat(), "existing": len(keys)},
-                updated_at=now,
-            )
-        )
-        if process_existing or not keys:
-            return False
-        known = _known_in(session, keys)
-        for key in keys:
-            if key in known:
-                continue
-            session.add(
-                InboundMessage(
-                    backend_key=key,
-                    folder=folder,
-                    status=PREEXISTING,
-                    received_at=now,
-                    outcome="present at first start; left in place",
-                )
-            )
-            report.preexisting += 1
-    log.info("first start on %r: %d existing message(s) left in place", folder, len(keys))
-    return True
+    process_existing = app.config.mailbox.process_existing
+    since: Mapping[str, Any] | None = None
+    existing = 0
+    while True:
+        listing = app.mailbox.scan(folder, since)
+        existing += len(listing.keys)
+        if not process_existing:
+            with app.db.session() as session:
+                known = _known_in(session, listing.keys)
+                for key in listing.keys:
+                    if key not in known:
+                        session.add(_preexisting_row(folder, key, now))
+                        report.preexisting += 1
+        since = listing.checkpoint
+        if not listing.more:
+            break
+    state: dict[str, Any] = {"first_seen": now.isoformat(), "existing": existing}
+    if since is not None and not process_existing:
+        state["checkpoint"] = dict(since)
+    _save_folder_state(app, folder, state)
+    if existing and not process_existing:
+        log.info("first start on %r: %d existing message(s) left in place", folder, existing)
 
 
-def _known_in(session: Session, keys: list[str]) -> dict[str, tuple[int, str, str | None]]:
-    found: dict[str, tuple[int, str, str | None]] = {}
+def _preexisting_row(folder: str, key: str, now: Any) -> InboundMessage:
+    return InboundMessage(
+        backend_key=key,
+        location_key=key,
+        folder=folder,
+        status=PREEXISTING,
+        received_at=now,
+        outcome="present at first start; left in place",
+    )
+
+
+def _known_in(session: Session, keys: list[str]) -> set[str]:
+    found: set[str] = set()
     for start in range(0, len(keys), _KEY_CHUNK):
         chunk = keys[start : start + _KEY_CHUNK]
-        rows = session.execute(
-            select(
-                InboundMessage.backend_key,
-                InboundMessage.id,
-                InboundMessage.status,
-                InboundMessage.destination,
-            ).where(InboundMessage.backend_key.in_(chunk))
+        found.update(
+            session.scalars(
+                select(InboundMessage.backend_key).where(InboundMessage.backend_key.in_(chunk))
+            )
         )
-        for key, row_id, status, destination in rows:
-            found[key] = (row_id, status, destination)
     return found
 
 
-def _known(app: App, keys: list[str]) -> dict[str, tuple[int, str, str | None]]:
+def _known(app: App, keys: list[str]) -> set[str]:
+    if not keys:
+        return set()
     with app.db.session() as session:
         return _known_in(session, keys)
 
 
-def _store(
-    app: App, folder: str, key: str, report: IngestReport
-) -> tuple[int, str, str | None] | None:
-    try:
-        raw = app.mailbox.fetch(folder, key)
-    except MailboxError as exc:
-        if exc.permanent:
-            return None
-        raise
+def _store_new(app: App, folder: str, keys: list[str], report: IngestReport) -> bool:
+    """Fetch and commit new messages, a batch per transaction (cheap and still safe:
+    an uncommitted batch is simply listed again, the checkpoint is saved after).
+    Returns False when the pass was told to stop before all were stored."""
+    batch: list[InboundMessage] = []
+    size = 0
+    for key in keys:
+        if app.stop.is_set():
+            break
+        try:
+            raw = app.mailbox.fetch(folder, key)
+        except MailboxError as exc:
+            if exc.permanent:  # gone between listing and fetching
+                continue
+            raise
+        batch.append(_inbound_row(app, folder, key, raw))
+        size += len(raw)
+        if len(batch) >= _STORE_BATCH or size >= _STORE_BATCH_BYTES:
+            _commit_batch(app, batch, report)
+            batch, size = [], 0
+    _commit_batch(app, batch, report)
+    return not app.stop.is_set()
+
+
+def _inbound_row(app: App, folder: str, key: str, raw: bytes) -> InboundMessage:
     mail = parse(raw)
-    with app.db.session() as session:
-        row = InboundMessage(
-            backend_key=key,
-            folder=folder,
-            status=STORED,
-            message_id=(mail.message_id or "")[:998] or None,
-            from_addr=(mail.sender_email or "")[:320] or None,
-            subject=mail.subject[:998],
-            size=len(raw),
-            raw=raw,
-            received_at=app.clock.now(),
-            attempts=0,
-            sha256=hashlib.sha256(raw).hexdigest(),
-        )
-        session.add(row)
-        session.flush()
-        row_id = row.id
-    report.stored += 1
-    log.info(
-        "mail in: #%s from %s in %r (%d bytes)", row_id, _mask(mail.sender_email), folder, len(raw)
+    return InboundMessage(
+        backend_key=key,
+        location_key=key,
+        folder=folder,
+        status=STORED,
+        message_id=(mail.message_id or "")[:998] or None,
+        from_addr=(mail.sender_email or "")[:320] or None,
+        subject=mail.subject[:998],
+        size=len(raw),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        raw=raw,
+        received_at=app.clock.now(),
+        attempts=0,
     )
-    return (row_id, STORED, None)
+
+
+def _commit_batch(app: App, batch: list[InboundMessage], report: IngestReport) -> None:
+    if not batch:
+        return
+    with app.db.session() as session:
+        session.add_all(batch)
+        session.flush()
+        for row in batch:
+            log.info(
+                "mail in: #%s from %s in %r (%d bytes)",
+                row.id,
+                _mask(row.from_addr),
+                row.folder,
+                row.size,
+            )
+    report.stored += len(batch)
 
 
 def _mask(email: str | None) -> str:
@@ -218,8 +271,25 @@ def _mask(email: str | None) -> str:
     return "…@" + email.rpartition("@")[2]
 
 
-def _apply(app: App, process: Processor, row_id: int, report: IngestReport) -> str | None:
-    """Apply one stored message; returns its destination, or None to retry next pass."""
+# -- phase 2: apply ---------------------------------------------------------------
+
+
+def _apply_stored(app: App, process: Processor, report: IngestReport) -> None:
+    with app.db.session() as session:
+        ids = list(
+            session.scalars(
+                select(InboundMessage.id)
+                .where(InboundMessage.status.in_((STORED, RETRY)))
+                .order_by(InboundMessage.id)
+            )
+        )
+    for row_id in ids:
+        if app.stop.is_set():
+            return
+        _apply(app, process, row_id, report)
+
+
+def _apply(app: App, process: Processor, row_id: int, report: IngestReport) -> None:
     try:
         with app.db.session() as session:
             row = session.get_one(InboundMessage, row_id)
@@ -235,13 +305,13 @@ def _apply(app: App, process: Processor, row_id: int, report: IngestReport) -> s
     except Exception as exc:
         if _database_trouble(exc):
             raise DatabaseUnavailable(str(exc)) from exc
-        return _failed(app, row_id, exc, report)
+        _failed(app, row_id, exc, report)
+        return
     report.applied += 1
     log.info("mail #%s: %s -> %s", row_id, disposition.outcome, disposition.destination)
-    return disposition.destination
 
 
-def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> str | None:
+def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> None:
     log.exception("mail #%s could not be processed", row_id)
     error = f"{type(exc).__name__}: {exc}"[:2000]
     with app.db.session() as session:
@@ -250,7 +320,7 @@ def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> str 
         row.last_error = error
         if row.attempts < app.config.mailbot.max_attempts:
             report.errors.append(f"#{row_id}: {error}")
-            return None
+            return
         row.status = DONE
         row.destination = "quarantine"
         row.outcome = "could not be processed"
@@ -268,18 +338,50 @@ def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> str 
             folder=app.folders.quarantine,
         )
     report.quarantined += 1
-    return "quarantine"
+
+
+# -- phase 3: move -------------------------------------------------------------------
+
+
+def _move_done(app: App, report: IngestReport) -> None:
+    with app.db.session() as session:
+        pending = list(
+            session.execute(
+                select(
+                    InboundMessage.id,
+                    InboundMessage.folder,
+                    InboundMessage.location_key,
+                    InboundMessage.destination,
+                )
+                .where(InboundMessage.status == DONE)
+                .order_by(InboundMessage.id)
+            )
+        )
+    for row_id, folder, key, destination in pending:
+        if app.stop.is_set():
+            return
+        target = app.folders.for_destination(destination)
+        new_key = app.mailbox.move(folder, key, target) if key and folder != target else key
+        with app.db.session() as session:
+            row = session.get_one(InboundMessage, row_id)
+            row.status = MOVED
+            row.folder = target
+            row.location_key = new_key if new_key is not None else row.location_key
+        report.moved += 1
+        report.destinations[destination] = report.destinations.get(destination, 0) + 1
 
 
 def retry_quarantined(app: App, inbound_id: int) -> bool:
-    """`mailbot quarantine retry`: process a quarantined message again on the next pass."""
+    """`mailbot quarantine retry`: process a quarantined message again on the next pass.
+
+    The stored bytes are processed again; the message then moves from the
+    quarantine folder to wherever it belongs.
+    """
     with app.db.session() as session:
         row = session.get(InboundMessage, inbound_id)
-        if row is None or row.destination != "quarantine":
+        if row is None or row.destination != "quarantine" or row.status not in FINISHED:
             return False
         row.status = RETRY
         row.attempts = 0
         row.destination = None
-        folder, key = row.folder, row.backend_key
-    app.mailbox.move(app.folders.quarantine, key, folder)
     return True

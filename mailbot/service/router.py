@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailbot.domain.classify import MailClass, classify
 from mailbot.domain.message import InboundMail
 from mailbot.service.app import App
-from mailbot.service.ingest import DONE, Disposition
+from mailbot.service.ingest import FINISHED, Disposition
 from mailbot.store.tables import InboundMessage
 
 
@@ -28,7 +28,7 @@ def _duplicate_of(session: Session, row: InboundMessage, mail: InboundMail) -> i
             InboundMessage.message_id == mail.message_id,
             InboundMessage.from_addr == row.from_addr,
             InboundMessage.id != row.id,
-            InboundMessage.status == DONE,
+            InboundMessage.status.in_(FINISHED),
             InboundMessage.destination != "quarantine",
         )
         .limit(1)

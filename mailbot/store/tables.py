@@ -135,7 +135,9 @@ class InboundMessage(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     backend_key: Mapped[str] = mapped_column(String(512), unique=True)
+    # where the message is now: folder and its key there (moves may change the key)
     folder: Mapped[str] = mapped_column(String(200))
+    location_key: Mapped[str | None] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16))
     destination: Mapped[str | None] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(998), index=True)

@@ -2,13 +2,14 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 12:18:52.819439
+Create Date: 2026-11-22 12:35:55.000325
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -93,6 +94,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("backend_key", sa.String(length=512), nullable=False),
         sa.Column("folder", sa.String(length=200), nullable=False),
+        sa.Column("location_key", sa.String(length=512), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("destination", sa.String(length=16), nullable=True),
         sa.Column("message_id", sa.String(length=998), nullable=True),
