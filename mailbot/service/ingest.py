@@ -360,6 +360,7 @@ def _move_done(app: App, report: IngestReport) -> None:
     for row_id, folder, key, destination in pending:
         if app.stop.is_set():
             return
+        destination = destination or "triage"
         target = app.folders.for_destination(destination)
         new_key = app.mailbox.move(folder, key, target) if key and folder != target else key
         with app.db.session() as session:
