@@ -14,6 +14,7 @@ logged and retried with exponential back-off (5 s doubling to 5 min).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import signal
@@ -47,33 +48,18 @@ BACKOFF_START = 5.0
 BACKOFF_MAX = 300.0
 
 
-def make_relay(config: Config) -> SmtpRelay | None:
-    if config.smtp is None:
-        return None
-    smtp = config.smtp
-    return SmtpRelay(
-        host=smtp.host,
-        port=smtp.port,
-        security=smtp.security,
-        username=smtp.username,
-        password=config.secrets.get("smtp.password"),
-        timeout=smtp.timeout,
-    )
-
-
 def make_mailbox(config: Config) -> Mailbox:
+    """The configured backend. Each backend module offers `from_config(config)`."""
     backend = config.mailbox.backend
     if backend == "maildir":
         return MaildirMailbox(
             Path(config.mailbox.path),
             outgoing_folder=config.mailbox.folders.outgoing,
-            relay=make_relay(config),
+            relay=SmtpRelay.from_config(config),
         )
-    if backend == "imap":
-        from mailbot.mail.imap import from_config
-
-        return from_config(config, make_relay(config))
-    raise NotImplementedError(f'backend = "{backend}" is not available in this version yet')
+    module = importlib.import_module(f"mailbot.mail.{backend}")
+    mailbox: Mailbox = module.from_config(config)
+    return mailbox
 
 
 def make_calendar(config: Config) -> WorkingCalendar:

@@ -12,10 +12,14 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
 from mailbot.mail.port import Envelope, MailboxError
+
+if TYPE_CHECKING:
+    from mailbot.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +32,21 @@ class SmtpRelay:
     username: str | None = None
     password: SecretStr | None = None
     timeout: float = 30.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> SmtpRelay | None:
+        """The `[smtp]` section as a relay, or None when there is none."""
+        if config.smtp is None:
+            return None
+        smtp = config.smtp
+        return cls(
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,
+            username=smtp.username,
+            password=config.secrets.get("smtp.password"),
+            timeout=smtp.timeout,
+        )
 
     def send(self, raw: bytes, envelope: Envelope) -> list[str]:
         """Submit one message; returns the recipients the server refused.
