@@ -38,6 +38,8 @@ from mailbot.mail.smtp import SmtpRelay
 from mailbot.render import Renderer
 from mailbot.service.app import App
 from mailbot.service.cycle import CycleReport, Step, run_cycle
+from mailbot.service.deadlines import fire_due, next_due
+from mailbot.service.drafts import notice_sent_drafts
 from mailbot.service.lease import LeaderBusy, Lease
 from mailbot.service.router import process
 from mailbot.store.db import Database, DatabaseUnavailable
@@ -91,6 +93,10 @@ def build_app(
         renderer=Renderer(
             Path(config.mailbot.templates) if config.mailbot.templates else None,
             config.mailbot.timezone,
+            globals={
+                "organisation": config.organisation.name,
+                "mailbox": config.mailbox.address,
+            },
         ),
         calendar=make_calendar(config),
         instance_id=instance_id,
@@ -112,8 +118,9 @@ def make_lease(app: App) -> Lease:
 
 
 def cycle_steps() -> dict[str, Step]:
-    """The steps between ingest and flush; the processes add theirs here."""
-    return {}
+    """The steps between ingest and flush, in order: a draft the owner sent
+    counts before a deadline can fire; due deadlines then act."""
+    return {"drafts": notice_sent_drafts, "deadlines": fire_due}
 
 
 def run_once(app: App) -> CycleReport:
@@ -183,9 +190,14 @@ class Daemon:
             return delay
         self._backoff.failures = 0
         self._last_success = now
+        delay = app.config.mailbot.poll_interval
         if report.ingest.errors or report.flush.errors:
-            return min(app.config.mailbot.poll_interval, BACKOFF_START * 6)
-        return app.config.mailbot.poll_interval
+            delay = min(delay, BACKOFF_START * 6)
+        due = next_due(app)
+        if due is not None:
+            # wake up when the next deadline falls (never a job of its own: the row is the truth)
+            delay = min(delay, max(0.0, (due - app.clock.now()).total_seconds()) + 0.5)
+        return delay
 
     def _run_passes(self) -> None:
         """The scheduled job: repeat while mail arrived during the pass."""

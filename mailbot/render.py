@@ -9,6 +9,7 @@ instead of silently printing nothing into a letter to a supplier's director.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -16,11 +17,61 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from markupsafe import Markup, escape
 
 from mailbot.resources import templates_dir
 
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
+COMMAND_WORDS = (
+    "OPGELOST AKKOORD ONVOLDOENDE PAUZE HERVAT VERLENG ESCALEER VERSTUUR STATUS INTREKKEN HELP "
+    "BEEINDIGD VOORTGEZET ONTVANGER GEVER GEGEVEN DOSSIER UITGEVOERD KOPPEL NIET OVERDRAGEN "
+    "SLUITEN RESOLVED ACCEPT REJECT PAUSE RESUME EXTEND ESCALATE SEND WITHDRAW TERMINATED "
+    "CONTINUED RECEIVER PROVIDER GIVEN RECORD DONE LINK UNLINK HANDOVER CLOSE"
+).split()
+_COMMAND_RE = re.compile(
+    r"(?<![\w-])(GEEN CAP|NO CAP|CAP:|" + "|".join(COMMAND_WORDS) + r")(?![\w-])"
+)
+_COMMAND_STYLE = "color:#0b57d0;font-weight:bold;font-family:Consolas,Menlo,monospace;"
+_QUOTE_STYLE = "margin:8px 0;padding:8px 12px;border-left:3px solid #d0d7de;color:#57606a;"
+
+
+def text_to_html(text: str) -> Markup:
+    """The plain-text mail as Outlook-safe HTML: paragraphs, lists, quotes, command words.
+
+    The input is the already rendered plain-text template; it is escaped here,
+    so user text inside it can never become markup.
+    """
+    blocks = re.split(r"\n\s*\n", str(text).strip())
+    html: list[str] = []
+    for block in blocks:
+        lines = block.split("\n")
+        if all(line.startswith(">") for line in lines):
+            body = "<br>".join(_inline(line[1:].removeprefix(" ")) for line in lines)
+            html.append(f'<div style="{_QUOTE_STYLE}">{body}</div>')
+        elif all(line.lstrip().startswith("- ") for line in lines):
+            items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in lines)
+            html.append(f'<ul style="margin:0 0 12px 20px;padding:0;">{items}</ul>')
+        elif lines[0].strip() == "---":
+            rest = "<br>".join(_inline(line) for line in lines[1:])
+            html.append(f'<p style="margin:16px 0 0 0;font-size:12px;color:#6a737d;">{rest}</p>')
+        else:
+            head, *tail = lines
+            if tail and all(line.lstrip().startswith("- ") for line in tail):
+                items = "".join(f"<li>{_inline(line.lstrip()[2:])}</li>" for line in tail)
+                html.append(
+                    f'<p style="margin:0 0 4px 0;">{_inline(head)}</p>'
+                    f'<ul style="margin:0 0 12px 20px;padding:0;">{items}</ul>'
+                )
+            else:
+                body = "<br>".join(_inline(line) for line in lines)
+                html.append(f'<p style="margin:0 0 12px 0;">{body}</p>')
+    return Markup("\n".join(html))
+
+
+def _inline(line: str) -> str:
+    escaped = str(escape(line))
+    return _COMMAND_RE.sub(lambda m: f'<span style="{_COMMAND_STYLE}">{m.group(1)}</span>', escaped)
 
 
 @dataclass(frozen=True)
@@ -35,9 +86,15 @@ class TemplateMissing(LookupError):
 
 
 class Renderer:
-    def __init__(self, site_dir: Path | None = None, timezone: str = "Europe/Amsterdam") -> None:
+    def __init__(
+        self,
+        site_dir: Path | None = None,
+        timezone: str = "Europe/Amsterdam",
+        globals: dict[str, Any] | None = None,  # noqa: A002 - Jinja's own word
+    ) -> None:
         self.site_dir = site_dir
         self.tz = ZoneInfo(timezone)
+        self.globals = dict(globals or {})
         self._envs: dict[tuple[str, bool], Environment] = {}
 
     def _folders(self, language: str) -> list[str]:
@@ -58,6 +115,7 @@ class Renderer:
                 keep_trailing_newline=False,
             )
             env.filters.update(self._filters(language))
+            env.globals.update(self.globals)
             self._envs[key] = env
         return env
 
@@ -90,6 +148,7 @@ class Renderer:
             return format_datetime(local(value), format="yyyy-MM-dd HH:mm", locale=locale)
 
         return {
+            "text_to_html": text_to_html,
             "longdate": longdate,
             "shortdate": shortdate,
             "longdatetime": longdatetime,
@@ -97,19 +156,21 @@ class Renderer:
         }
 
     def render(self, name: str, language: str, **context: Any) -> RenderedMail:
-        """Render the triple `name` in `language` (falling back to English)."""
-        try:
-            text_env = self._env(language, html=False)
-            subject = text_env.get_template(f"{name}.subject.txt").render(**context)
-            text = text_env.get_template(f"{name}.txt").render(**context)
-            html = self._env(language, html=True).get_template(f"{name}.html").render(**context)
-        except Exception as exc:
-            from jinja2 import TemplateNotFound
+        """Render `name` in `language` (falling back to English).
 
-            if isinstance(exc, TemplateNotFound):
-                raise TemplateMissing(f"template {exc.name!r} not found for {language!r}") from exc
-            raise
-        return RenderedMail(subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+        `<name>.html` is optional: without it, `_text.html` shows the rendered
+        plain text as Outlook-safe HTML (`text_body`), so the two never drift apart.
+        """
+        text_env = self._env(language, html=False)
+        html_env = self._env(language, html=True)
+        try:
+            subject = " ".join(text_env.get_template(f"{name}.subject.txt").render(**context).split())
+            text = text_env.get_template(f"{name}.txt").render(**context).strip() + "\n"
+            template = html_env.select_template([f"{name}.html", "_text.html"])
+            html = template.render({**context, "mail_subject": subject, "text_body": text})
+        except TemplateNotFound as exc:
+            raise TemplateMissing(f"template {exc.name!r} not found for {language!r}") from exc
+        return RenderedMail(subject=subject, text=text, html=html)
 
     def exists(self, name: str, language: str) -> bool:
         return any((Path(f) / f"{name}.txt").is_file() for f in self._folders(language))

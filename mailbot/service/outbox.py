@@ -14,7 +14,7 @@ whether it went out.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from mailbot.domain.message import Address
 from mailbot.mail.compose import OutgoingMail, compose, make_message_id
 from mailbot.mail.port import Envelope, MailboxError
 from mailbot.service.app import App
+from mailbot.service.threads import thread_index
 from mailbot.store.tables import OutboundMessage, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,15 @@ def enqueue(
     held_for = [r for r in mail.recipients if not is_allowed(app, r)]
     if held_for:
         mode = "draft"
+    if mail.case_ref:
+        # every mail of a case shares one Outlook conversation root (matching rule 3)
+        mail = replace(
+            mail,
+            extra_headers=(
+                *mail.extra_headers,
+                ("Thread-Index", thread_index(app.instance_id, mail.case_ref)),
+            ),
+        )
     raw = compose(
         mail,
         from_address=app.own_address,

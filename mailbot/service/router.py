@@ -1,9 +1,13 @@
 """Deciding what one inbound message is, and handing it to the right process.
 
-The order follows SPEC §6: classify first (automated mail is never answered),
-then recognise a second delivery of a message already handled, then the
-processes (matching, commands, new cases, compliments). What nobody claims
-goes to `Te beoordelen`.
+The order follows SPEC §6 and §12:
+1. classify (our own mail is done; automated mail is never answered);
+2. a second delivery of a message already handled is done;
+3. automated mail is recorded on the case whose mail it quotes, or triaged;
+4. matching rules 1–5 (also for the `complimenten` folder: replies to a
+   compliment case may be moved there by a mail rule);
+5. unmatched staff mail: a new escalation, a STATUS question, a compliment;
+6. what nobody claims goes to `Te beoordelen`.
 """
 
 from __future__ import annotations
@@ -12,10 +16,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.classify import MailClass, classify
+from mailbot.domain.commands import Command, Verb, parse_command
 from mailbot.domain.message import InboundMail
+from mailbot.domain.replytext import new_text
+from mailbot.domain.requests import is_opening
+from mailbot.domain.subjects import subject_tags
+from mailbot.service import escalation_mail
 from mailbot.service.app import App
+from mailbot.service.directory import Directory
 from mailbot.service.ingest import FINISHED, Disposition
-from mailbot.store.tables import InboundMessage
+from mailbot.service.matching import match, match_automated
+from mailbot.store.tables import Case, InboundMessage
 
 
 def _duplicate_of(session: Session, row: InboundMessage, mail: InboundMail) -> int | None:
@@ -44,6 +55,66 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
     duplicate = _duplicate_of(session, row, mail)
     if duplicate is not None:
         return Disposition("processed", f"second delivery of #{duplicate}", kind)
-    if result.kind is not MailClass.NORMAL:
+    directory = Directory(app.config)
+    sender = mail.sender_email
+
+    if result.kind in (MailClass.BOUNCE, MailClass.AUTO_REPLY):
+        found = match_automated(session, app, mail, row.raw or b"")
+        if (
+            found is None
+            and directory.supplier_of(sender) is not None
+            and subject_tags(mail.subject)
+        ):
+            found = match(session, app, mail)  # a supplier's ticket system: reaches the owner
+            if found is not None and not found.tentative:
+                return escalation_mail.case_mail(session, app, row, mail, found, result)
+        if found is not None:
+            return escalation_mail.automated_mail(session, app, row, mail, result, found)
         return Disposition("triage", f"{kind} that matched no case", kind)
+
+    found = match(session, app, mail)
+    if found is not None:
+        disposition = escalation_mail.case_mail(session, app, row, mail, found, result)
+        return Disposition(disposition.destination, disposition.outcome, kind, disposition.case_id)
+
+    if result.kind is MailClass.LIST:
+        return Disposition("triage", "list mail that matched no case", kind)
+
+    if directory.is_organisation(sender) or directory.is_staff(sender):
+        handled = _unmatched_staff(session, app, row, mail)
+        if handled is not None:
+            return Disposition(handled.destination, handled.outcome, kind, handled.case_id)
+    elif is_opening(mail.subject):
+        return escalation_mail.refuse_unknown_sender(
+            session, app, row, mail, action="open an escalation"
+        )
     return Disposition("triage", "matched no case and is no command", kind)
+
+
+def _unmatched_staff(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail
+) -> Disposition | None:
+    if is_opening(mail.subject):
+        return escalation_mail.open_from_mail(session, app, row, mail)
+    parsed = parse_command(new_text(mail.text, mail.html))
+    if isinstance(parsed, Command) and parsed.verb is Verb.STATUS and parsed.case_ref:
+        if not Directory(app.config).is_staff(mail.sender_email):
+            return escalation_mail.refuse_unknown_sender(
+                session, app, row, mail, action="ask for a status"
+            )
+        case = session.scalar(select(Case).where(Case.ref == parsed.case_ref))
+        if case is None:
+            escalation_mail.reply_to_sender(
+                session,
+                app,
+                row=row,
+                mail=mail,
+                template="unknown_case",
+                language=escalation_mail.staff_language(app, parsed),
+                context={"ref": parsed.case_ref},
+            )
+            return Disposition("processed", f"status asked for unknown {parsed.case_ref}")
+        return escalation_mail.send_status(
+            session, app, row, mail, case, escalation_mail.staff_language(app, parsed)
+        )
+    return None

@@ -88,6 +88,8 @@ class Case(Base):
     owner: Mapped[str | None] = mapped_column(String(320), index=True)
     title: Mapped[str] = mapped_column(String(500))
     language: Mapped[str] = mapped_column(String(2))
+    # Outlook conversation root (Thread-Index, base64) of every mail of this case
+    thread_root: Mapped[str | None] = mapped_column(String(64), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     opened_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 12:35:55.000325
+Create Date: 2026-11-22 12:43:26.492172
 """
 
 from collections.abc import Sequence
@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("owner", sa.String(length=320), nullable=True),
         sa.Column("title", sa.String(length=500), nullable=False),
         sa.Column("language", sa.String(length=2), nullable=False),
+        sa.Column("thread_root", sa.String(length=64), nullable=True),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
@@ -49,6 +50,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_cases_kind_state", ["kind", "state"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_owner"), ["owner"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_supplier_id"), ["supplier_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_thread_root"), ["thread_root"], unique=False)
 
     op.create_table(
         "folder_states",
@@ -238,6 +240,7 @@ def downgrade() -> None:
     op.drop_table("leases")
     op.drop_table("folder_states")
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_cases_thread_root"))
         batch_op.drop_index(batch_op.f("ix_cases_supplier_id"))
         batch_op.drop_index(batch_op.f("ix_cases_owner"))
         batch_op.drop_index("ix_cases_kind_state")

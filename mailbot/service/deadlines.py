@@ -1,0 +1,119 @@
+"""Firing due deadlines: the rows are the truth, the scheduler only wakes us.
+
+A due row is claimed with a conditional UPDATE (pending -> fired) in the same
+transaction as the decision it causes, so it fires exactly once: a crash
+before the commit leaves it pending, a second instance finds nothing to claim.
+A deadline whose decision keeps failing is marked `failed` and reported
+instead of being retried forever.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from mailbot.domain import ladder
+from mailbot.service import cases, escalations
+from mailbot.service.app import App
+from mailbot.service.outbox import notify_admins
+from mailbot.store.db import DatabaseUnavailable
+from mailbot.store.tables import Case, Deadline
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+def _event(deadline: Deadline) -> Any:
+    payload = deadline.payload
+    if deadline.kind == "step":
+        return ladder.DeadlinePassed(datetime.fromisoformat(payload["deadline"]))
+    if deadline.kind == "reminder":
+        return ladder.ReminderDue(datetime.fromisoformat(payload["deadline"]))
+    if deadline.kind == "approval":
+        return ladder.ApprovalReminderDue(int(payload["step"]), int(payload["count"]))
+    if deadline.kind == "resume":
+        return ladder.Resume()
+    raise ValueError(f"unknown deadline kind {deadline.kind!r}")
+
+
+def fire_due(app: App) -> int:
+    """Fire every deadline that is due now; returns how many fired."""
+    now = app.clock.now()
+    fired = 0
+    with app.db.session() as session:
+        due = list(
+            session.scalars(
+                select(Deadline.id)
+                .where(Deadline.status == "pending", Deadline.due_at <= now)
+                .order_by(Deadline.due_at, Deadline.id)
+                .limit(BATCH)
+            )
+        )
+    for deadline_id in due:
+        if app.stop.is_set():
+            break
+        try:
+            with app.db.session() as session:
+                if _fire(session, app, deadline_id, now):
+                    fired += 1
+        except DatabaseUnavailable:
+            raise
+        except Exception as exc:
+            log.exception("deadline %s failed", deadline_id)
+            _failed(app, deadline_id, exc)
+    return fired
+
+
+def _fire(session: Session, app: App, deadline_id: int, now: datetime) -> bool:
+    claimed = session.execute(
+        update(Deadline)
+        .where(Deadline.id == deadline_id, Deadline.status == "pending")
+        .values(status="fired", fired_at=now)
+    )
+    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+        return False
+    deadline = session.get_one(Deadline, deadline_id)
+    case = session.get_one(Case, deadline.case_id)
+    if case.kind != "escalation":
+        raise ValueError(f"{case.ref}: no deadlines are defined for {case.kind} cases")
+    try:
+        escalations.apply(session, app, case, _event(deadline), actor="mailbot")
+    except ladder.Refused as refused:
+        cases.record(
+            session,
+            case,
+            now,
+            "deadline",
+            "mailbot",
+            f"{deadline.kind} deadline did not apply: {refused.reason}",
+        )
+    return True
+
+
+def _failed(app: App, deadline_id: int, exc: Exception) -> None:
+    with app.db.session() as session:
+        deadline = session.get(Deadline, deadline_id)
+        if deadline is None or deadline.status != "pending":
+            return
+        deadline.status = "failed"
+        case = session.get_one(Case, deadline.case_id)
+        notify_admins(
+            session,
+            app,
+            dedup_key=f"deadline-failed:{deadline_id}",
+            template="deadline_failed",
+            ref=case.ref,
+            kind=deadline.kind,
+            due_at=deadline.due_at,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+
+
+def next_due(app: App) -> datetime | None:
+    """When the next pending deadline falls (the daemon sleeps until then at most)."""
+    with app.db.session() as session:
+        return session.scalar(select(func.min(Deadline.due_at)).where(Deadline.status == "pending"))

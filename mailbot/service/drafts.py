@@ -1,0 +1,74 @@
+"""Noticing that the owner sent a step's draft from the shared mailbox.
+
+With the `draft` policy the letter waits in Drafts; the owner may edit it and
+send it from Outlook. It then appears in Sent: recognised by the draft's
+Message-ID (kept by Exchange and most clients) or, failing that, by the case
+tag in its subject or our X-Mailbot-Case header while that case waits for a
+draft. Then the step counts as sent, and its deadline starts.
+
+mailbot never moves or changes anything in Sent; it only remembers how far
+it has read (a marker in the `meta` table).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from mailbot.domain import ladder
+from mailbot.domain.ladder import Policy
+from mailbot.domain.subjects import subject_tags
+from mailbot.mail.parse import parse
+from mailbot.service import escalations
+from mailbot.service.app import App
+from mailbot.store.tables import Case, OutboundMessage
+
+log = logging.getLogger(__name__)
+MARKER = "sent_marker"
+
+
+def notice_sent_drafts(app: App) -> int:
+    marker = app.db.get_meta(MARKER)
+    copies, newest = app.mailbox.sent_messages(marker)
+    if marker is None:
+        # first look at Sent: what is there already is history, not news
+        if newest is not None:
+            app.db.set_meta(MARKER, newest)
+        return 0
+    noticed = 0
+    for copy in copies:
+        with app.db.session() as session:
+            ours = (
+                session.scalar(
+                    select(OutboundMessage).where(OutboundMessage.message_id == copy.message_id)
+                )
+                if copy.message_id
+                else None
+            )
+            if ours is not None and ours.mode == "send":
+                continue  # a mail mailbot itself sent
+            refs = [copy.case_ref] if copy.case_ref else []
+            if not refs:
+                refs = subject_tags(parse(copy.raw).subject)
+            case = (
+                session.get(Case, ours.case_id)
+                if ours is not None and ours.case_id
+                else session.scalar(select(Case).where(Case.ref.in_(refs)))
+                if refs
+                else None
+            )
+            if case is None or case.kind != "escalation":
+                continue
+            state = escalations.state_of(case)
+            if state.pending is None or state.pending.mode is not Policy.DRAFT:
+                continue
+            owner = case.owner or "owner"
+            escalations.apply(
+                session, app, case, ladder.StepDelivered(state.pending.step), actor=owner
+            )
+            noticed += 1
+            log.info("%s: step %s draft was sent by hand", case.ref, state.pending.step)
+    if newest is not None and newest != marker:
+        app.db.set_meta(MARKER, newest)
+    return noticed

@@ -1,0 +1,790 @@
+"""Mail about escalations: opening requests, commands, supplier replies, bounces.
+
+Every path answers the person who acted (a confirmation or a clear error),
+except where answering would be wrong: mail from outside the organisation is
+never read as a command and never answered automatically (SPEC §4), and
+automated mail is never answered at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.domain import ladder
+from mailbot.domain.classify import Classification, MailClass, failed_recipients
+from mailbot.domain.commands import Command, CommandError, NearMiss, Verb, parse_command
+from mailbot.domain.message import InboundMail
+from mailbot.domain.replytext import new_text
+from mailbot.domain.requests import RequestProblem, parse_request
+from mailbot.service import cases, escalations
+from mailbot.service.app import App
+from mailbot.service.directory import Directory
+from mailbot.service.ingest import Disposition
+from mailbot.service.matching import OUR_MESSAGE_ID, Match
+from mailbot.service.outbox import notify_admins
+from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant, TimelineEvent
+
+log = logging.getLogger(__name__)
+
+EVENTS: dict[Verb, Any] = {
+    Verb.RESOLVED: lambda c: ladder.Resolve(),
+    Verb.ACCEPT: lambda c: ladder.Verdict(accepted=True),
+    Verb.REJECT: lambda c: ladder.Verdict(accepted=False),
+    Verb.PAUSE: lambda c: ladder.Pause(days=c.days),
+    Verb.RESUME: lambda c: ladder.Resume(),
+    Verb.EXTEND: lambda c: ladder.Extend(days=c.days or 0),
+    Verb.ESCALATE: lambda c: ladder.EscalateNow(),
+    Verb.SEND: lambda c: ladder.Approve(),
+    Verb.WITHDRAW: lambda c: ladder.Withdraw(),
+    Verb.TERMINATED: lambda c: ladder.OutcomeReported("terminated", c.text or c.argument),
+    Verb.CONTINUED: lambda c: ladder.OutcomeReported("continued", c.text or c.argument),
+}
+READ_ONLY = (Verb.STATUS, Verb.HELP)
+
+
+def staff_language(app: App, command: Command | None = None) -> str:
+    """Answer in English when the sender used an English command word."""
+    if command is not None and command.english:
+        return "en"
+    return app.config.mailbot.language
+
+
+def reply_to_sender(
+    session: Session,
+    app: App,
+    *,
+    row: InboundMessage,
+    mail: InboundMail,
+    template: str,
+    context: dict[str, Any],
+    case: Case | None = None,
+    language: str | None = None,
+    cc: list[str] | None = None,
+) -> None:
+    """An automatic answer to a staff mail, threaded under it, at most once per mail."""
+    sender = mail.sender_email or ""
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template=template,
+        language=language or app.config.mailbot.language,
+        to=[sender],
+        cc=cc or [],
+        dedup_key=f"reply:{row.id}:{template}",
+        purpose="reply",
+        context={
+            "sender": {"email": sender, "name": Directory(app.config).name_of(sender)},
+            "subject": mail.subject,
+            **context,
+        },
+        in_reply_to=mail.message_id,
+    )
+
+
+# -- opening a case --------------------------------------------------------------------
+
+
+def open_from_mail(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail
+) -> Disposition:
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    if not directory.is_staff(sender):
+        return refuse_unknown_sender(session, app, row, mail, action="open an escalation")
+    body = new_text(mail.text, mail.html)
+    request = parse_request(mail.subject, body)
+    known = [{"id": s.id, "name": s.name} for s in app.config.suppliers]
+    if isinstance(request, RequestProblem):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            template="esc_open_refused",
+            context={
+                "problem": request.code,
+                "value": request.value,
+                "supplier_given": request.supplier,
+                "suppliers": known,
+            },
+        )
+        return Disposition("processed", f"escalation not opened: {request.code}")
+    supplier = directory.supplier(request.supplier)
+    if supplier is None:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            template="esc_open_refused",
+            context={
+                "problem": "unknown_supplier",
+                "value": request.supplier,
+                "supplier_given": request.supplier,
+                "suppliers": known,
+            },
+        )
+        return Disposition(
+            "processed", f"escalation not opened: unknown supplier {request.supplier!r}"
+        )
+    case, _decision = escalations.open_case(
+        session, app, request=request, supplier=supplier, owner=sender, inbound_id=row.id
+    )
+    first = request.start_step
+    to, cc = ladder.step_recipients(first, escalations.parties_of(app, case, supplier))
+    escalations.notify(
+        session,
+        app,
+        case,
+        "opened",
+        dedup=f"escalation:{case.ref}:opened",
+        extra={
+            "first_step": first,
+            "first_to": list(to),
+            "first_cc": list(cc),
+            "first_policy": escalations.profile_for(app, supplier).policy(first).value,
+        },
+        in_reply_to=mail.message_id,
+    )
+    return Disposition("processed", f"opened {case.ref}", case_id=case.id)
+
+
+def refuse_unknown_sender(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, *, action: str
+) -> Disposition:
+    """SPEC §4/§12: organisation people outside the directory hear why; outsiders never do."""
+    directory = Directory(app.config)
+    sender = mail.sender_email or "(no sender)"
+    inside = directory.is_organisation(sender)
+    if inside:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            template="not_in_directory",
+            context={"action": action},
+        )
+    notify_admins(
+        session,
+        app,
+        dedup_key=f"refused-sender:{row.id}",
+        template="admin_refused_sender",
+        sender=sender,
+        subject=mail.subject,
+        action=action,
+        inside=inside,
+        inbound_id=row.id,
+    )
+    if inside:
+        return Disposition("processed", f"{sender} is not in the directory; told, admins told")
+    return Disposition("triage", "an outsider tried to act; no reply, admins told")
+
+
+# -- mail on an existing case ------------------------------------------------------------
+
+
+def case_mail(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    match: Match,
+    classification: Classification,
+) -> Disposition:
+    case = match.case
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    if directory.is_organisation(sender) or directory.is_staff(sender):
+        return _staff_on_case(session, app, row, mail, case)
+    if match.tentative:
+        return _tentative(session, app, row, mail, case, match)
+    return _supplier_reply(session, app, row, mail, case, match, classification)
+
+
+def _staff_on_case(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case
+) -> Disposition:
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    parsed = parse_command(new_text(mail.text, mail.html))
+    if parsed is not None and not directory.is_staff(sender):
+        return refuse_unknown_sender(session, app, row, mail, action="give a command")
+    if isinstance(parsed, NearMiss):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="near_miss",
+            context={"word": parsed.word, "suggestion": parsed.suggestion.value, "ref": case.ref},
+        )
+        cases.record(
+            session,
+            case,
+            app.clock.now(),
+            "note",
+            sender,
+            f"unclear command {parsed.word!r}; asked what was meant",
+            inbound_id=row.id,
+        )
+        return Disposition(
+            "processed",
+            f"{case.ref}: asked whether {parsed.word} meant {parsed.suggestion}",
+            case_id=case.id,
+        )
+    if isinstance(parsed, CommandError):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_error",
+            context={
+                "verb": parsed.verb.value,
+                "message_nl": parsed.message_nl,
+                "message_en": parsed.message_en,
+                "ref": case.ref,
+            },
+        )
+        return Disposition(
+            "processed", f"{case.ref}: {parsed.verb} could not be understood", case_id=case.id
+        )
+    if isinstance(parsed, Command):
+        return run_command(session, app, row, mail, case, parsed)
+    # no command: a note; colleagues' notes are passed on to the owner
+    cases.record(
+        session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
+    )
+    if sender != case.owner:
+        forward_to_owner(session, app, row, mail, case, kind="colleague")
+    return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+
+
+def may_command(app: App, case: Case, sender: str) -> bool:
+    """Owner, owner's manager, our directors and admins (SPEC §8)."""
+    directory = Directory(app.config)
+    return (
+        sender == case.owner
+        or sender == directory.manager_of(case.owner or "")
+        or directory.is_director(sender)
+        or directory.is_admin(sender)
+    )
+
+
+def run_command(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, command: Command
+) -> Disposition:
+    sender = mail.sender_email or ""
+    language = staff_language(app, command)
+    now = app.clock.now()
+    if command.verb is Verb.HELP:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="esc_help",
+            language=language,
+            context={"ref": case.ref},
+        )
+        return Disposition("processed", f"{case.ref}: help sent", case_id=case.id)
+    if command.verb is Verb.STATUS:
+        return send_status(session, app, row, mail, case, language)
+    if not may_command(app, case, sender):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_refused",
+            language=language,
+            context={
+                "reason": "not_allowed",
+                "verb": command.word or command.verb.value,
+                "ref": case.ref,
+                "owner": case.owner,
+            },
+        )
+        cases.record(
+            session,
+            case,
+            now,
+            "refused",
+            sender,
+            f"{command.verb} refused: not allowed",
+            inbound_id=row.id,
+        )
+        return Disposition(
+            "processed", f"{case.ref}: {command.verb} refused for {sender}", case_id=case.id
+        )
+    if command.verb in (Verb.LINK, Verb.UNLINK):
+        return _link(session, app, row, mail, case, command, language)
+    if command.verb is Verb.HANDOVER:
+        return handover(session, app, row, mail, case, command, language)
+    factory = EVENTS.get(command.verb)
+    if factory is None:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_refused",
+            language=language,
+            context={
+                "reason": "wrong_case_kind",
+                "verb": command.word or command.verb.value,
+                "ref": case.ref,
+                "owner": case.owner,
+            },
+        )
+        return Disposition(
+            "processed", f"{case.ref}: {command.verb} does not apply", case_id=case.id
+        )
+    try:
+        decision = escalations.apply(
+            session, app, case, factory(command), actor=sender, inbound_id=row.id
+        )
+    except ladder.Refused as refused:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_refused",
+            language=language,
+            context={
+                "reason": refused.reason,
+                "verb": command.word or command.verb.value,
+                "ref": case.ref,
+                "owner": case.owner,
+                **refused.details,
+            },
+        )
+        cases.record(
+            session,
+            case,
+            now,
+            "refused",
+            sender,
+            f"{command.verb} refused: {refused.reason}",
+            inbound_id=row.id,
+        )
+        return Disposition(
+            "processed", f"{case.ref}: {command.verb} refused ({refused.reason})", case_id=case.id
+        )
+    cc = [case.owner] if case.owner and case.owner != sender else []
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="esc_command_done",
+        language=language,
+        cc=cc,
+        context={
+            **escalations.context(app, case, decision.state),
+            "verb": command.verb.value,
+            "days": command.days,
+            "actor": sender,
+            "actor_name": Directory(app.config).name_of(sender),
+        },
+    )
+    return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
+
+
+def send_status(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
+) -> Disposition:
+    """STATUS: read-only, for any staff member (a manager replying to the digest)."""
+    ctx = escalations.context(app, case) if case.kind == "escalation" else {"ref": case.ref}
+    events = [
+        {"at": e["at"], "summary": e["summary"], "actor": e["actor"]}
+        for e in _timeline(session, case)[-10:]
+    ]
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template=f"{case.kind[:3]}_status",
+        language=language,
+        context={**ctx, "timeline": events, "state": case.state, "title": case.title},
+    )
+    return Disposition("processed", f"{case.ref}: status sent", case_id=case.id)
+
+
+def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(TimelineEvent).where(TimelineEvent.case_id == case.id).order_by(TimelineEvent.id)
+    )
+    return [{"at": e.at, "summary": e.summary, "actor": e.actor} for e in rows]
+
+
+def handover(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    command: Command,
+    language: str,
+) -> Disposition:
+    """OVERDRAGEN <email>: another staff member owns the case from now on."""
+    new_owner = (command.email or "").lower()
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    if not directory.is_staff(new_owner):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_refused",
+            language=language,
+            context={
+                "reason": "new_owner_not_staff",
+                "verb": command.word,
+                "ref": case.ref,
+                "owner": case.owner,
+                "new_owner": new_owner,
+            },
+        )
+        return Disposition("processed", f"{case.ref}: handover refused", case_id=case.id)
+    change_owner(session, app, case, new_owner, actor=sender, inbound_id=row.id)
+    return Disposition("processed", f"{case.ref}: handed over to {new_owner}", case_id=case.id)
+
+
+def change_owner(
+    session: Session, app: App, case: Case, new_owner: str, *, actor: str, inbound_id: int | None
+) -> None:
+    old_owner = case.owner or ""
+    case.owner = new_owner
+    for participant in case.participants:
+        if participant.role == "owner":
+            participant.email = new_owner
+            participant.name = Directory(app.config).name_of(new_owner)
+    if not any(p.role == "owner" for p in case.participants):
+        session.add(Participant(case_id=case.id, email=new_owner, role="owner"))
+    now = app.clock.now()
+    cases.record(
+        session,
+        case,
+        now,
+        "handover",
+        actor,
+        f"handed over from {old_owner} to {new_owner}",
+        inbound_id=inbound_id,
+    )
+    number = f"{case.ref}:handover:{inbound_id or now.isoformat()}"
+    template = "handover" if case.kind == "escalation" else "cmp_handover"
+    ctx: dict[str, Any] = {
+        "ref": case.ref,
+        "title": case.title,
+        "old_owner": old_owner,
+        "new_owner": new_owner,
+        "actor": actor,
+        "old_owner_name": Directory(app.config).name_of(old_owner),
+        "new_owner_name": Directory(app.config).name_of(new_owner),
+    }
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template=template,
+        language=app.config.mailbot.language,
+        to=[new_owner],
+        cc=[old_owner] if old_owner else [],
+        dedup_key=number,
+        purpose="notice",
+        context=ctx,
+    )
+
+
+# -- supplier side -----------------------------------------------------------------------------
+
+
+def _supplier_reply(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    match: Match,
+    classification: Classification,
+) -> Disposition:
+    sender = mail.sender_email or ""
+    if case.kind == "escalation" and case.closed_at is None:
+        escalations.apply(
+            session, app, case, ladder.SupplierReplied(row.id), actor=sender, inbound_id=row.id
+        )
+        forward_to_owner(session, app, row, mail, case, kind="supplier")
+    else:
+        cases.record(
+            session,
+            case,
+            app.clock.now(),
+            "mail-in",
+            sender,
+            f"mail from {sender} after the case closed",
+            inbound_id=row.id,
+        )
+        forward_to_owner(session, app, row, mail, case, kind="after_close")
+    return Disposition(
+        "processed",
+        f"{case.ref}: reply from {sender} ({match.how})",
+        classification.kind.value,
+        case.id,
+    )
+
+
+def _tentative(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, match: Match
+) -> Disposition:
+    """Rule 5: probably about the supplier's only open case; the owner decides (KOPPEL/NIET)."""
+    sender = mail.sender_email or ""
+    data = dict(case.data)
+    data["tentative"] = [*data.get("tentative", []), row.id]
+    case.data = data
+    cases.record(
+        session,
+        case,
+        app.clock.now(),
+        "tentative",
+        sender,
+        f"possibly about this case: {mail.subject}",
+        inbound_id=row.id,
+    )
+    forward_to_owner(session, app, row, mail, case, kind="tentative")
+    return Disposition(
+        "processed", f"{case.ref}: tentatively attached (owner asked)", case_id=case.id
+    )
+
+
+def _link(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    command: Command,
+    language: str,
+) -> Disposition:
+    """KOPPEL / NIET on a tentative match."""
+    data = dict(case.data)
+    waiting: list[int] = list(data.get("tentative", []))
+    if not waiting:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_refused",
+            language=language,
+            context={
+                "reason": "nothing_tentative",
+                "verb": command.word,
+                "ref": case.ref,
+                "owner": case.owner,
+            },
+        )
+        return Disposition("processed", f"{case.ref}: nothing to link", case_id=case.id)
+    data["tentative"] = []
+    case.data = data
+    sender = mail.sender_email or ""
+    for inbound_id in waiting:
+        original = session.get(InboundMessage, inbound_id)
+        if original is None:
+            continue
+        if command.verb is Verb.LINK:
+            escalations.apply(
+                session,
+                app,
+                case,
+                ladder.SupplierReplied(inbound_id),
+                actor=sender,
+                inbound_id=inbound_id,
+            )
+        else:
+            original.case_id = None
+            original.outcome = f"unlinked from {case.ref} by {sender}"
+            if original.destination != "triage":
+                original.destination = "triage"
+                original.status = "done"  # moved on from Verwerkt to Te beoordelen
+            cases.record(
+                session,
+                case,
+                app.clock.now(),
+                "unlinked",
+                sender,
+                f"mail #{inbound_id} is not about this case",
+                inbound_id=inbound_id,
+            )
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="esc_link_done",
+        language=language,
+        context={"linked": command.verb is Verb.LINK, "count": len(waiting), "ref": case.ref},
+    )
+    return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
+
+
+def forward_to_owner(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, *, kind: str
+) -> None:
+    """SPEC §6: what the owner did not write is passed on with its text and attachments."""
+    text = new_text(mail.text, mail.html) or mail.text
+    full = mail.text if mail.text.strip() else text
+    limit = 15_000_000
+    attachments = []
+    skipped = []
+    total = 0
+    outsider = not Directory(app.config).is_organisation(mail.sender_email)
+    for attachment in mail.attachments:
+        if total + attachment.size > limit:
+            skipped.append({"name": attachment.filename, "size": attachment.size})
+            continue
+        total += attachment.size
+        attachments.append(attachment)
+    state = escalations.state_of(case) if case.kind == "escalation" else None
+    ctx: dict[str, Any] = (
+        escalations.context(app, case, state) if state else {"ref": case.ref, "title": case.title}
+    )
+    ctx.update(
+        {
+            "kind": kind,
+            "from": {"email": mail.sender_email, "name": mail.from_.name if mail.from_ else ""},
+            "original_subject": mail.subject,
+            "original_date": mail.date,
+            "reply_text": text,
+            "full_text": full,
+            "attachments_skipped": skipped,
+            "inbound_id": row.id,
+            "outsider": outsider,
+        }
+    )
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template="esc_forward",
+        language=app.config.mailbot.language,
+        to=[case.owner or ""],
+        dedup_key=f"forward:{row.id}",
+        purpose="forward",
+        context=ctx,
+        attachments=attachments,
+    )
+
+
+# -- automated mail ------------------------------------------------------------------------------
+
+
+def automated_mail(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    classification: Classification,
+    match: Match,
+) -> Disposition:
+    """Recorded on the case, never answered. Bounces alert the owner at once; an
+    out-of-office of a step mail's recipient reaches the owner once per absence."""
+    case = match.case
+    now = app.clock.now()
+    sender = mail.sender_email or "(no sender)"
+    if classification.kind is MailClass.BOUNCE:
+        permanent, temporary = failed_recipients(row.raw or b"")
+        failed = tuple(permanent or temporary)
+        step = _bounced_step(session, case, mail, row.raw or b"")
+        cases.record(
+            session,
+            case,
+            now,
+            "bounce",
+            sender,
+            f"delivery failed for {', '.join(failed) or 'unknown recipients'}",
+            inbound_id=row.id,
+            data={"permanent": permanent, "temporary": temporary},
+        )
+        if case.kind == "escalation":
+            escalations.notify(
+                session,
+                app,
+                case,
+                "bounce_alert",
+                dedup=f"bounce:{row.id}",
+                extra={
+                    "failed": list(failed),
+                    "bounced_step": step,
+                    "bounce_subject": mail.subject,
+                },
+            )
+        return Disposition(
+            "processed",
+            f"{case.ref}: bounce recorded, owner alerted",
+            classification.kind.value,
+            case.id,
+        )
+    cases.record(
+        session,
+        case,
+        now,
+        "auto-reply",
+        sender,
+        f"automatic reply: {mail.subject}",
+        inbound_id=row.id,
+    )
+    if classification.out_of_office and case.kind == "escalation":
+        absence = f"oof:{case.id}:{sender}:{case.step}"
+        already = session.scalar(
+            select(OutboundMessage.id).where(OutboundMessage.dedup_key == absence)
+        )
+        if already is None:
+            escalations.notify(
+                session,
+                app,
+                case,
+                "oof_notice",
+                dedup=absence,
+                extra={"away": sender, "away_text": new_text(mail.text, mail.html)[:2000]},
+            )
+    return Disposition(
+        "processed", f"{case.ref}: automatic reply recorded", classification.kind.value, case.id
+    )
+
+
+def _bounced_step(session: Session, case: Case, mail: InboundMail, raw: bytes) -> int | None:
+    """Which step mail bounced, from our Message-ID quoted in the bounce."""
+    ids = [m.decode() for m in OUR_MESSAGE_ID.findall(raw)]
+    if not ids:
+        return None
+    rows = session.scalars(
+        select(OutboundMessage).where(
+            OutboundMessage.message_id.in_(ids), OutboundMessage.case_id == case.id
+        )
+    )
+    for out in rows:
+        if out.purpose == "step" and ":step-" in out.dedup_key:
+            return int(out.dedup_key.rsplit("step-", 1)[1].split("-")[0])
+    return None
+

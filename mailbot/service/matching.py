@@ -1,0 +1,158 @@
+"""Which case does an incoming mail belong to? SPEC §6, in this order:
+
+1. In-Reply-To / References contain a Message-ID mailbot sent;
+2. a case tag `[ESC-…]`/`[CMP-…]` in the subject (whatever prefixes clients add);
+3. Outlook's Thread-Index whose conversation root is one of a case's mails;
+4. a case tag in the body;
+5. the sender's domain belongs to a supplier with exactly one open case
+   (tentative: the owner is asked to confirm; never proof on its own).
+
+The first rule that yields exactly one case wins: two candidates are never
+guessed between (the next rule may still decide). A case reference is trusted
+only from a participant of that case: our staff (organisation domains) or the
+case's supplier (its domains and contacts) or a person named on the case. A
+stranger who copies a tag lands in `Te beoordelen`.
+
+Bounces and auto-replies come from machines, not participants: they are
+matched only through mailbot's own Message-IDs quoted in them (the original
+message a DSN returns, or In-Reply-To of an out-of-office).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.domain.commands import find_case_refs
+from mailbot.domain.message import InboundMail
+from mailbot.domain.replytext import html_to_text
+from mailbot.domain.subjects import subject_tags
+from mailbot.service.app import App
+from mailbot.service.directory import Directory
+from mailbot.service.threads import THREAD_ROOT_BYTES
+from mailbot.store.tables import Case, OutboundMessage, Participant
+
+OUR_MESSAGE_ID = re.compile(rb"mailbot\.[0-9a-f]{32}@[A-Za-z0-9.-]+")
+
+
+@dataclass(frozen=True)
+class Match:
+    case: Case
+    rule: int
+    tentative: bool = False
+
+    @property
+    def how(self) -> str:
+        return {
+            1: "reply to a mail of ours",
+            2: "case tag in the subject",
+            3: "Outlook conversation",
+            4: "case tag in the text",
+            5: "supplier's only open case (tentative)",
+        }[self.rule]
+
+
+def _cases_by_ids(session: Session, ids: set[int]) -> list[Case]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Case).where(Case.id.in_(ids))))
+
+
+def _cases_by_refs(session: Session, refs: list[str]) -> list[Case]:
+    if not refs:
+        return []
+    return list(session.scalars(select(Case).where(Case.ref.in_(refs))))
+
+
+def _by_message_ids(session: Session, ids: list[str]) -> list[Case]:
+    if not ids:
+        return []
+    case_ids = set(
+        session.scalars(
+            select(OutboundMessage.case_id).where(
+                OutboundMessage.message_id.in_(ids), OutboundMessage.case_id.is_not(None)
+            )
+        )
+    )
+    return _cases_by_ids(session, {c for c in case_ids if c is not None})
+
+
+def _by_thread_index(session: Session, mail: InboundMail) -> list[Case]:
+    value = mail.header("Thread-Index")
+    if not value:
+        return []
+    try:
+        root = base64.b64decode(value.strip() + "==", validate=False)[:THREAD_ROOT_BYTES]
+    except ValueError:
+        return []
+    if len(root) < THREAD_ROOT_BYTES:
+        return []
+    encoded = base64.b64encode(root).decode()
+    return list(session.scalars(select(Case).where(Case.thread_root == encoded)))
+
+
+def is_participant(session: Session, app: App, case: Case, email: str | None) -> bool:
+    """May this sender speak about this case (SPEC §6 trust rule)?"""
+    if not email:
+        return False
+    directory = Directory(app.config)
+    if directory.is_organisation(email) or directory.is_staff(email):
+        return True
+    supplier = directory.supplier_of(email)
+    if supplier is not None and supplier.id == case.supplier_id:
+        return True
+    named = session.scalar(
+        select(Participant.id).where(Participant.case_id == case.id, Participant.email == email)
+    )
+    return named is not None
+
+
+def match(session: Session, app: App, mail: InboundMail) -> Match | None:
+    """The one case this mail belongs to, or None (see module docstring)."""
+    sender = mail.sender_email
+    rules: list[tuple[int, list[Case]]] = [
+        (1, _by_message_ids(session, [*mail.in_reply_to, *mail.references])),
+        (2, _cases_by_refs(session, subject_tags(mail.subject))),
+        (3, _by_thread_index(session, mail)),
+    ]
+    for rule, found in rules:
+        trusted = [c for c in found if is_participant(session, app, c, sender)]
+        if len(trusted) == 1:
+            return Match(trusted[0], rule)
+    body = mail.text if mail.text.strip() else html_to_text(mail.html or "")
+    found = _cases_by_refs(session, find_case_refs(body))
+    trusted = [c for c in found if is_participant(session, app, c, sender)]
+    if len(trusted) == 1:
+        return Match(trusted[0], 4)
+    return _tentative(session, app, sender)
+
+
+def _tentative(session: Session, app: App, sender: str | None) -> Match | None:
+    supplier = Directory(app.config).supplier_of(sender)
+    if supplier is None:
+        return None
+    open_cases = list(
+        session.scalars(
+            select(Case)
+            .where(Case.kind == "escalation", Case.supplier_id == supplier.id)
+            .where(Case.closed_at.is_(None))
+            .limit(2)
+        )
+    )
+    if len(open_cases) != 1:
+        return None
+    return Match(open_cases[0], 5, tentative=True)
+
+
+def match_automated(session: Session, app: App, mail: InboundMail, raw: bytes) -> Match | None:
+    """A bounce or auto-reply, by the Message-ID of our mail that it quotes."""
+    ids = [*mail.in_reply_to, *mail.references]
+    ids += [m.decode() for m in OUR_MESSAGE_ID.findall(raw)]
+    found = _by_message_ids(session, list(dict.fromkeys(ids)))
+    if len(found) == 1:
+        return Match(found[0], 1)
+    return None
