@@ -20,18 +20,18 @@ from babel.dates import format_date, format_datetime, format_time
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
 from markupsafe import Markup, escape
 
+from mailbot.domain.commands import Verb
 from mailbot.resources import templates_dir
 
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
-COMMAND_WORDS = (
-    "OPGELOST AKKOORD ONVOLDOENDE PAUZE HERVAT VERLENG ESCALEER VERSTUUR STATUS INTREKKEN HELP "
-    "BEEINDIGD VOORTGEZET ONTVANGER GEVER GEGEVEN DOSSIER UITGEVOERD KOPPEL NIET OVERDRAGEN "
-    "SLUITEN RESOLVED ACCEPT REJECT PAUSE RESUME EXTEND ESCALATE SEND WITHDRAW TERMINATED "
-    "CONTINUED RECEIVER PROVIDER GIVEN RECORD DONE LINK UNLINK HANDOVER CLOSE"
-).split()
-_COMMAND_RE = re.compile(
-    r"(?<![\w-])(GEEN CAP|NO CAP|CAP:|" + "|".join(COMMAND_WORDS) + r")(?![\w-])"
+# Every command word in both languages (and DOSSIER/RECORD, which GEGEVEN takes),
+# longest first so "GEEN CAP" wins over "CAP".
+COMMAND_WORDS = sorted(
+    {word for verb in Verb for word in (verb.value, verb.english)} | {"DOSSIER", "RECORD"},
+    key=len,
+    reverse=True,
 )
+_COMMAND_RE = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, COMMAND_WORDS)) + r")(?![\w-])")
 _COMMAND_STYLE = "color:#0b57d0;font-weight:bold;font-family:Consolas,Menlo,monospace;"
 _QUOTE_STYLE = "margin:8px 0;padding:8px 12px;border-left:3px solid #d0d7de;color:#57606a;"
 
@@ -66,7 +66,7 @@ def text_to_html(text: str) -> Markup:
             else:
                 body = "<br>".join(_inline(line) for line in lines)
                 html.append(f'<p style="margin:0 0 12px 0;">{body}</p>')
-    return Markup("\n".join(html))
+    return Markup("\n".join(html))  # noqa: S704 - every piece was escaped above
 
 
 def _inline(line: str) -> str:
@@ -90,7 +90,7 @@ class Renderer:
         self,
         site_dir: Path | None = None,
         timezone: str = "Europe/Amsterdam",
-        globals: dict[str, Any] | None = None,  # noqa: A002 - Jinja's own word
+        globals: dict[str, Any] | None = None,
     ) -> None:
         self.site_dir = site_dir
         self.tz = ZoneInfo(timezone)
@@ -147,8 +147,14 @@ class Renderer:
         def isodatetime(value: datetime) -> str:
             return format_datetime(local(value), format="yyyy-MM-dd HH:mm", locale=locale)
 
+        def first_name(name: str) -> str:
+            """`Anna` from `Anna Jansen`; an address stays whole."""
+            name = (name or "").strip()
+            return name if "@" in name or not name else name.split()[0]
+
         return {
             "text_to_html": text_to_html,
+            "first_name": first_name,
             "longdate": longdate,
             "shortdate": shortdate,
             "longdatetime": longdatetime,
@@ -164,8 +170,11 @@ class Renderer:
         text_env = self._env(language, html=False)
         html_env = self._env(language, html=True)
         try:
-            subject = " ".join(text_env.get_template(f"{name}.subject.txt").render(**context).split())
-            text = text_env.get_template(f"{name}.txt").render(**context).strip() + "\n"
+            subject = " ".join(
+                text_env.get_template(f"{name}.subject.txt").render(**context).split()
+            )
+            text = text_env.get_template(f"{name}.txt").render(**context)
+            text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text).strip() + "\n"
             template = html_env.select_template([f"{name}.html", "_text.html"])
             html = template.render({**context, "mail_subject": subject, "text_body": text})
         except TemplateNotFound as exc:

@@ -564,10 +564,10 @@ def _extend(state: Escalation, event: Extend, rules: Rules) -> Decision:
 
 
 def _escalate(state: Escalation, event: EscalateNow, rules: Rules) -> Decision:
-    if state.phase not in (Phase.ACTIVE, Phase.PAUSED):
-        raise Refused("cannot_escalate", phase=state.phase.value)
     if state.step >= LAST_STEP:
         raise Refused("last_step")
+    if state.phase not in (Phase.ACTIVE, Phase.PAUSED):
+        raise Refused("cannot_escalate", phase=state.phase.value)
     return _carry_out(
         replace(state, phase=Phase.ACTIVE, paused_at=None), state.step + 1, rules, reason="escalate"
     )

@@ -44,3 +44,10 @@ def subject_tags(subject: str) -> list[str]:
 def tagged(ref: str, subject: str) -> str:
     """`[ESC-2026-0007] subject` (the tag first, as Outlook keeps it visible)."""
     return f"[{ref}] {subject}"
+
+
+def topic(subject: str) -> str:
+    """What a subject is about, without client prefixes and case tags (for our own subjects)."""
+    text, _, _ = strip_prefixes(_TAG_RE.sub("", subject))
+    text, _, _ = strip_prefixes(text)
+    return " ".join(text.split()) or subject.strip()

@@ -18,8 +18,9 @@ from mailbot.domain import ladder
 from mailbot.domain.classify import Classification, MailClass, failed_recipients
 from mailbot.domain.commands import Command, CommandError, NearMiss, Verb, parse_command
 from mailbot.domain.message import InboundMail
-from mailbot.domain.replytext import new_text
+from mailbot.domain.replytext import html_to_text, new_text
 from mailbot.domain.requests import RequestProblem, parse_request
+from mailbot.domain.subjects import topic
 from mailbot.service import cases, escalations
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
@@ -652,7 +653,7 @@ def forward_to_owner(
     session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, *, kind: str
 ) -> None:
     """SPEC §6: what the owner did not write is passed on with its text and attachments."""
-    text = new_text(mail.text, mail.html) or mail.text
+    text = new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
     full = mail.text if mail.text.strip() else text
     limit = 15_000_000
     attachments = []
@@ -674,6 +675,8 @@ def forward_to_owner(
             "kind": kind,
             "from": {"email": mail.sender_email, "name": mail.from_.name if mail.from_ else ""},
             "original_subject": mail.subject,
+            "original_topic": topic(mail.subject),
+            "trimmed": bool(text.strip()) and len(text.strip()) < len(full.strip()),
             "original_date": mail.date,
             "reply_text": text,
             "full_text": full,
@@ -787,4 +790,3 @@ def _bounced_step(session: Session, case: Case, mail: InboundMail, raw: bytes) -
         if out.purpose == "step" and ":step-" in out.dedup_key:
             return int(out.dedup_key.rsplit("step-", 1)[1].split("-")[0])
     return None
-

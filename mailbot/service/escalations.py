@@ -244,7 +244,11 @@ def _carry_out(
 
 
 def context(
-    app: App, case: Case, state: Escalation | None = None, step: int | None = None
+    app: App,
+    case: Case,
+    state: Escalation | None = None,
+    step: int | None = None,
+    language: str | None = None,
 ) -> dict[str, Any]:
     """Plain data for templates (no ORM objects: templates must not reach the database)."""
     supplier = supplier_of(app, case)
@@ -255,11 +259,9 @@ def context(
     if step is None:
         step = state.pending.step if state.pending else state.step
     deadline_day = state.deadline and app.calendar.local_date(state.deadline) - ladder.ONE_DAY
-    language = case.language
+    language = language or app.config.mailbot.language
     names = STEP_NAMES_NL if language == "nl" else STEP_NAMES_EN
-    step_to, step_cc = (
-        step_recipients(step, parties_of(app, case, supplier)) if step else ((), ())
-    )
+    step_to, step_cc = step_recipients(step, parties_of(app, case, supplier)) if step else ((), ())
     return {
         "step_to": list(step_to),
         "step_cc": list(step_cc),
@@ -323,7 +325,7 @@ def step_letter(app: App, case: Case, supplier: Supplier, state: Escalation, ste
     parties = parties_of(app, case, supplier)
     to, cc = step_recipients(step, parties)
     language = supplier_language(app, supplier)
-    ctx = context(app, case, state, step)
+    ctx = context(app, case, state, step, language=language)
     record = next((r for r in state.steps if r.number == step and r.via != "outside"), None)
     if record is not None:  # sent now: the deadline the step just started
         letter_deadline = record.deadline
@@ -422,7 +424,7 @@ def _send_letter(
     if not last:
         return
     to, cc = step_recipients(last, parties_of(app, case, supplier))
-    ctx = context(app, case, state)
+    ctx = context(app, case, state, language=supplier_language(app, supplier))
     ctx["last_step"] = last
     cases.send_rendered(
         session,
