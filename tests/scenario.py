@@ -1,4 +1,4 @@
-"""A mailbox story for end-to-end tests: drop mails, run passes at chosen moments, read what went out.
+"""A mailbox story for end-to-end tests: drop mails, run passes at set moments, read what left.
 
 Every pass builds a fresh App from the config (new database connection, new
 mailbox object), exactly like a cron `mailbot run --once`: so every step of a
@@ -149,9 +149,10 @@ def outlook_nl_reply(
 ) -> tuple[str, str]:
     """(subject, body) of an Outlook (Dutch) reply above the quoted original."""
     quoted_from = original.mail.from_
+    name, email = (quoted_from.name, quoted_from.email) if quoted_from else ("", "")
     body = (
         f"{command}\n\nMet vriendelijke groet,\n{sender_name}\n\n"
-        f"Van: {quoted_from.name if quoted_from else ''} <{quoted_from.email if quoted_from else ''}>\n"
+        f"Van: {name} <{email}>\n"
         "Verzonden: maandag 14 december 2026 10:12\n"
         f"Aan: {sender_name} <{sender}>\n"
         f"Onderwerp: {original.subject}\n\n" + "\n".join(original.text.splitlines()[:8])

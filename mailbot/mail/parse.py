@@ -11,6 +11,8 @@ the raw bytes stay in the database untouched.
 
 from __future__ import annotations
 
+import binascii
+import quopri
 import re
 from datetime import UTC, datetime
 from email import message_from_bytes
@@ -215,6 +217,10 @@ class _Bodies:
     def _attach_message(self, part: Message, children: list[Any]) -> None:
         inner = children[0] if children else None
         data = inner.as_bytes() if isinstance(inner, Message) else b""
+        encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+        if encoding in ("base64", "quoted-printable"):
+            # not allowed by RFC 2046, but real MTAs (and Python) do it: decode
+            data = _decode_transfer(data.lstrip(b"\r\n"), encoding)
         self.attachments.append(
             Attachment(_filename(part) or "forwarded.eml", "message/rfc822", data)
         )
@@ -243,6 +249,15 @@ class _Bodies:
         self.attachments.append(
             Attachment(filename or _default_name(ctype), ctype, _payload_bytes(part))
         )
+
+
+def _decode_transfer(data: bytes, encoding: str) -> bytes:
+    try:
+        if encoding == "base64":
+            return binascii.a2b_base64(b"".join(data.split()) + b"==")
+        return quopri.decodestring(data)
+    except (binascii.Error, ValueError):
+        return data
 
 
 def _default_name(ctype: str) -> str:

@@ -33,8 +33,8 @@ def notice_sent_drafts(app: App) -> int:
     copies, newest = app.mailbox.sent_messages(marker)
     if marker is None:
         # first look at Sent: what is there already is history, not news
-        if newest is not None:
-            app.db.set_meta(MARKER, newest)
+        # ("" when Sent is empty: every later copy counts)
+        app.db.set_meta(MARKER, newest or "")
         return 0
     noticed = 0
     for copy in copies:

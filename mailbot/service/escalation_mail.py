@@ -25,7 +25,7 @@ from mailbot.service import cases, escalations
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
-from mailbot.service.matching import OUR_MESSAGE_ID, Match
+from mailbot.service.matching import Match, quoted_message_ids
 from mailbot.service.outbox import notify_admins
 from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant, TimelineEvent
 
@@ -718,7 +718,7 @@ def automated_mail(
     if classification.kind is MailClass.BOUNCE:
         permanent, temporary = failed_recipients(row.raw or b"")
         failed = tuple(permanent or temporary)
-        step = _bounced_step(session, case, mail, row.raw or b"")
+        step = _bounced_step(session, case, mail)
         cases.record(
             session,
             case,
@@ -776,9 +776,9 @@ def automated_mail(
     )
 
 
-def _bounced_step(session: Session, case: Case, mail: InboundMail, raw: bytes) -> int | None:
+def _bounced_step(session: Session, case: Case, mail: InboundMail) -> int | None:
     """Which step mail bounced, from our Message-ID quoted in the bounce."""
-    ids = [m.decode() for m in OUR_MESSAGE_ID.findall(raw)]
+    ids = quoted_message_ids(mail, b"")
     if not ids:
         return None
     rows = session.scalars(

@@ -148,11 +148,18 @@ def _tentative(session: Session, app: App, sender: str | None) -> Match | None:
     return Match(open_cases[0], 5, tentative=True)
 
 
+def quoted_message_ids(mail: InboundMail, raw: bytes) -> list[str]:
+    """Our Message-IDs a bounce or auto-reply refers to: in its headers, quoted in
+    its text, or inside the returned original (plain or encoded attachment)."""
+    ids = [*mail.in_reply_to, *mail.references]
+    for blob in (raw, mail.text.encode(), *(a.content for a in mail.attachments)):
+        ids += [m.decode() for m in OUR_MESSAGE_ID.findall(blob)]
+    return list(dict.fromkeys(ids))
+
+
 def match_automated(session: Session, app: App, mail: InboundMail, raw: bytes) -> Match | None:
     """A bounce or auto-reply, by the Message-ID of our mail that it quotes."""
-    ids = [*mail.in_reply_to, *mail.references]
-    ids += [m.decode() for m in OUR_MESSAGE_ID.findall(raw)]
-    found = _by_message_ids(session, list(dict.fromkeys(ids)))
+    found = _by_message_ids(session, quoted_message_ids(mail, raw))
     if len(found) == 1:
         return Match(found[0], 1)
     return None

@@ -1,0 +1,416 @@
+"""Escalations by mail: every side path the SPEC names, each through real mail and passes."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from email.message import EmailMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from mailbot.clock import ManualClock
+from mailbot.config import Config
+from mailbot.store.db import Database
+from mailbot.store.tables import Case, InboundMessage, TimelineEvent
+from tests.scenario import Sent, Story, mail
+
+pytestmark = pytest.mark.database
+
+AMS = ZoneInfo("Europe/Amsterdam")
+ANNA = "a.jansen@gemeente.example"
+BERT = "b.bakker@gemeente.example"
+PIET = "p.devries@gemeente.example"
+SM = "servicemanager@acme.example"
+ADMIN = "beheer@gemeente.example"
+
+
+def at(day: int, month: int = 12, year: int = 2026, hour: int = 10) -> datetime:
+    return datetime(year, month, day, hour, 0, tzinfo=AMS)
+
+
+@pytest.fixture
+def make_story(make_config: Callable[..., Config]) -> Callable[..., Story]:
+    def factory(**override: object) -> Story:
+        story = Story(make_config(**override), ManualClock(at(7, hour=8)))
+        story.run()
+        return story
+
+    return factory
+
+
+@pytest.fixture
+def story(make_story: Callable[..., Story]) -> Story:
+    return make_story()
+
+
+def open_case(
+    story: Story, when: datetime | None = None, body: str = "Back-ups mislukken."
+) -> list[Sent]:
+    story.drop(mail(sender=ANNA, subject="Escalatie acme: back-ups mislukken", body=body))
+    story.run(when or at(7))
+    return story.new_mail()
+
+
+def letter(mails: list[Sent], step: int) -> Sent:
+    (found,) = [m for m in mails if f"Stap {step} –" in m.subject]
+    return found
+
+
+def db(story: Story) -> Database:
+    return Database.connect(story.config.database_url)
+
+
+def timeline(story: Story) -> list[str]:
+    database = db(story)
+    with database.session() as session:
+        return [
+            e.summary for e in session.scalars(select(TimelineEvent).order_by(TimelineEvent.id))
+        ]
+
+
+# -- opening --------------------------------------------------------------------------------------
+
+
+def test_it_explains_an_unknown_supplier_and_lists_the_known_ones(story: Story) -> None:
+    story.drop(mail(sender=ANNA, subject="Escalatie Initech: printers", body="Kapot."))
+    story.run(at(7))
+    (reply,) = story.new_mail()
+    assert reply.to == [ANNA] and "niet geopend" in reply.subject
+    assert 'Ik ken geen leverancier "Initech"' in reply.text
+    assert "Acme Hosting B.V. (acme)" in reply.text and "Globex Facilitair (globex)" in reply.text
+    database = db(story)
+    with database.session() as session:
+        assert session.scalars(select(Case)).all() == []
+
+
+def test_it_asks_for_the_shortfall_when_the_subject_has_none(story: Story) -> None:
+    story.drop(mail(sender=ANNA, subject="Escalatie acme", body="Zie hieronder."))
+    story.run(at(7))
+    (reply,) = story.new_mail()
+    assert "niet wat de tekortkoming is" in reply.text
+
+
+def test_it_never_answers_an_outsider_who_tries_to_open_a_case_but_tells_the_admins(
+    story: Story,
+) -> None:
+    story.drop(mail(sender="boos@klant.example", subject="Escalatie acme: slecht", body="!"))
+    story.run(at(7))
+    (notice,) = story.new_mail()
+    assert notice.to == [ADMIN] and "boos@klant.example" in notice.subject
+    assert story.folder_count("Te beoordelen") == 1
+
+
+def test_it_explains_to_a_colleague_outside_the_directory_and_tells_the_admins(
+    story: Story,
+) -> None:
+    story.drop(mail(sender="nieuw@gemeente.example", subject="Escalatie acme: traag", body="x"))
+    story.run(at(7))
+    replies = story.new_mail()
+    assert sorted(m.to[0] for m in replies) == [ADMIN, "nieuw@gemeente.example"]
+    explained = next(m for m in replies if m.to == ["nieuw@gemeente.example"])
+    assert "lijst van medewerkers" in explained.text
+
+
+def test_it_starts_at_a_later_step_with_its_own_deadline(story: Story) -> None:
+    out = open_case(
+        story, body="Al eerder besproken.\nStart: stap 2\nTermijn: 5 werkdagen\nKPI: 99,9%"
+    )
+    step2 = letter(out, 2)
+    assert "maandag 14 december 2026" in step2.text  # 5 working days after Mon 7 Dec
+    assert "Eerder vroegen wij u" in step2.text and "KPI: 99,9%" in step2.text
+
+
+# -- commands and who may give them ---------------------------------------------------------------
+
+
+def test_it_refuses_commands_from_staff_who_are_not_allowed(story: Story) -> None:
+    out = open_case(story)
+    story.drop(mail(sender=PIET, subject=f"Re: {letter(out, 1).subject}", body="OPGELOST"))
+    story.run(at(8))
+    (reply,) = story.new_mail()
+    assert reply.to == [PIET] and "Niet uitgevoerd" in reply.subject
+    assert ANNA in reply.text
+    assert "OPGELOST refused: not allowed" in timeline(story)
+
+
+def test_it_lets_the_owners_manager_act_and_copies_the_owner(story: Story) -> None:
+    out = open_case(story)
+    story.drop(mail(sender=BERT, subject=f"Re: {letter(out, 1).subject}", body="PAUZE 3"))
+    story.run(at(8))
+    (reply,) = story.new_mail()
+    assert reply.to == [BERT] and reply.cc == [ANNA]
+    assert "3 werkdagen" in reply.text
+
+
+def test_it_asks_what_was_meant_by_a_near_miss(story: Story) -> None:
+    out = open_case(story)
+    story.drop(mail(sender=ANNA, subject=f"Re: {letter(out, 1).subject}", body="AKOORD\n\nAnna"))
+    story.run(at(8))
+    (reply,) = story.new_mail()
+    assert "Bedoelde je AKKOORD?" in reply.subject
+
+
+def test_it_records_a_plain_note_from_the_owner_without_answering(story: Story) -> None:
+    out = open_case(story)
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {letter(out, 1).subject}",
+            body="Niet akkoord met de planning, bel ik morgen.",
+        )
+    )
+    story.run(at(8))
+    assert story.new_mail() == []
+    assert any(s.startswith("note:") for s in timeline(story))
+
+
+def test_it_passes_a_colleagues_note_on_to_the_owner(story: Story) -> None:
+    out = open_case(story)
+    story.drop(
+        mail(sender=PIET, subject=f"Fwd: {letter(out, 1).subject}", body="Ook bij ons faalt het.")
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA] and "Ook bij ons faalt het." in forward.text
+
+
+def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> None:
+    open_case(story)
+    story.drop(
+        mail(sender=PIET, subject="Vraag over de digest", body="STATUS ESC-2026-0001\n\nGroet")
+    )
+    story.run(at(8))
+    (reply,) = story.new_mail()
+    assert reply.to == [PIET] and "Stand van zaken" in reply.subject
+    assert "maandag 21 december 2026" in reply.text
+    story.drop(mail(sender=PIET, subject="nog een", body="STATUS ESC-2026-0099"))
+    story.run(at(8))
+    (unknown,) = story.new_mail()
+    assert "Onbekend zaaknummer" in unknown.subject
+
+
+def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
+    out = open_case(story)
+    story.drop(
+        mail(sender=ANNA, subject=f"Re: {letter(out, 1).subject}", body=f"OVERDRAGEN {PIET}")
+    )
+    story.run(at(8))
+    (notice,) = story.new_mail()
+    assert notice.to == [PIET] and notice.cc == [ANNA]
+    database = db(story)
+    with database.session() as session:
+        assert session.scalars(select(Case)).one().owner == PIET
+    # the next supplier reply goes to the new owner
+    story.drop(
+        mail(
+            sender=SM,
+            subject=f"Re: {letter(out, 1).subject}",
+            body="Opgelost!",
+            in_reply_to=letter(out, 1).mail.message_id,
+        )
+    )
+    story.run(at(9))
+    (forward,) = story.new_mail()
+    assert forward.to == [PIET]
+
+
+# -- matching and trust ---------------------------------------------------------------------------
+
+
+def test_it_sends_a_stranger_who_copies_a_case_tag_to_triage(story: Story) -> None:
+    out = open_case(story)
+    story.drop(
+        mail(
+            sender="spam@elders.example",
+            subject=f"Re: {letter(out, 1).subject}",
+            body="AKKOORD",
+            in_reply_to=letter(out, 1).mail.message_id,
+        )
+    )
+    story.run(at(8))
+    assert story.new_mail() == []
+    assert story.folder_count("Te beoordelen") == 1
+    assert story.folder_count("Verwerkt") == 1
+
+
+def test_it_matches_a_reply_without_tag_or_headers_by_outlooks_thread_index(story: Story) -> None:
+    out = open_case(story)
+    index = letter(out, 1).mail.header("Thread-Index")
+    assert index
+    story.drop(
+        mail(
+            sender=SM,
+            subject="Antwoord",
+            body="We zijn ermee bezig.",
+            extra_headers=f"Thread-Index: {index}AQHc",
+        )
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA] and "We zijn ermee bezig." in forward.text
+
+
+def test_it_asks_the_owner_to_confirm_a_tentative_match_then_links_it(story: Story) -> None:
+    open_case(story)
+    story.drop(
+        mail(
+            sender="support@acme.example",
+            subject="Update back-ups",
+            body="Nieuwe hardware besteld.",
+        )
+    )
+    story.run(at(8))
+    (question,) = story.new_mail()
+    assert "Hoort dit bij je escalatie?" in question.subject and "KOPPEL of NIET" in question.text
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {question.subject}",
+            body="KOPPEL",
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(9))
+    (done,) = story.new_mail()
+    assert "Gekoppeld" in done.subject
+    assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
+
+
+def test_it_moves_an_unlinked_tentative_match_to_triage(story: Story) -> None:
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Factuur", body="Bijgaand de factuur."))
+    story.run(at(8))
+    (question,) = story.new_mail()
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {question.subject}",
+            body="NIET",
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(9))
+    story.new_mail()
+    assert story.folder_count("Te beoordelen") == 1
+    database = db(story)
+    with database.session() as session:
+        invoice = session.scalar(select(InboundMessage).where(InboundMessage.subject == "Factuur"))
+        assert invoice is not None and invoice.case_id is None and invoice.destination == "triage"
+
+
+# -- automated mail -------------------------------------------------------------------------------
+
+
+def bounce_of(original: Sent) -> bytes:
+    report = EmailMessage()
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.acme.example>"
+    report["To"] = "leveranciers@gemeente.example"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report["Auto-Submitted"] = "auto-replied"
+    report.set_content(
+        "This is the mail system at host mx.acme.example.\n\n"
+        f"<{SM}>: host said: 550 5.1.1 User unknown\n"
+    )
+    report.add_attachment(original.raw, maintype="message", subtype="rfc822")
+    report.replace_header("Content-Type", "multipart/report; report-type=delivery-status")
+    return report.as_bytes()
+
+
+def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> None:
+    out = open_case(story)
+    story.drop(bounce_of(letter(out, 1)))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [ANNA] and "Niet bezorgd: stap 1" in alert.subject
+    assert any(s.startswith("delivery failed") for s in timeline(story))
+
+
+def oof(original: Sent, sender: str = SM) -> bytes:
+    return mail(
+        sender=sender,
+        subject=f"Automatisch antwoord: {original.subject}",
+        body="Ik ben afwezig tot 4 januari.",
+        in_reply_to=original.mail.message_id,
+        extra_headers="Auto-Submitted: auto-replied\nX-Auto-Response-Suppress: All\n"
+        "X-MS-Exchange-Inbox-Rules-Loop: sm@acme.example",
+    )
+
+
+def test_it_passes_an_out_of_office_on_once_and_never_answers_it(story: Story) -> None:
+    out = open_case(story)
+    story.drop(oof(letter(out, 1)))
+    story.drop(oof(letter(out, 1)))
+    story.run(at(7, hour=11))
+    (notice,) = story.new_mail()
+    assert notice.to == [ANNA] and f"Afwezig: {SM}" in notice.subject
+    assert "afwezig tot 4 januari" in notice.text
+
+
+# -- policies -------------------------------------------------------------------------------------
+
+
+def test_it_waits_for_the_owner_to_send_a_draft_and_counts_from_then(
+    make_story: Callable[..., Story],
+) -> None:
+    story = make_story(ladder={"policies": ["draft", "send", "approve", "approve", "approve"]})
+    out = open_case(story)
+    assert [m.to for m in out] == [[ANNA], [ANNA]] or all(SM not in m.to for m in out)
+    (draft,) = story.drafts()
+    assert SM in draft.to and "Stap 1" in draft.subject
+    # Anna sends it from the shared mailbox on Wednesday: it appears in Sent.
+    story.clock.set(at(9, hour=15))
+    sent_dir = story.root / ".Sent" / "cur"
+    src = next((story.root / ".Drafts" / "cur").iterdir())
+    shutil.copy(src, sent_dir / "1765287000.M1P1Q1.owner:2,S")
+    story.run(at(9, hour=15))
+    assert "step 1 sent; deadline" in " ".join(timeline(story))
+    story.drop(mail(sender=ANNA, subject="x", body="STATUS ESC-2026-0001"))
+    story.run(at(9, hour=16))
+    (status,) = story.new_mail()
+    assert "woensdag 23 december 2026" in status.text  # 10 working days from Wed 9 Dec
+
+
+def test_it_makes_every_send_a_draft_in_dry_run(make_story: Callable[..., Story]) -> None:
+    story = make_story(mailbot={"dry_run": True})
+    open_case(story)
+    assert story.outgoing() == []
+    assert len(story.drafts()) == 2
+
+
+# -- after downtime -------------------------------------------------------------------------------
+
+
+def test_it_catches_up_one_step_only_after_downtime_and_drops_stale_reminders(story: Story) -> None:
+    open_case(story)
+    # mailbot was down from 7 December until 15 February: one pass then.
+    story.run(at(15, 2, 2027, hour=11))
+    out = story.new_mail()
+    assert [m.subject for m in out if SM in m.to] == [
+        "[ESC-2026-0001] Stap 2 – verzoek om corrigerend actieplan – Acme Hosting B.V."
+    ]
+    assert not any("Herinnering" in m.subject for m in out), "the old reminder is dropped"
+    step2 = letter(out, 2)
+    assert "maandag 8 maart 2027" in step2.text  # 15 working days from Mon 15 Feb
+
+
+def test_it_forwards_supplier_attachments_to_the_owner(story: Story) -> None:
+    out = open_case(story)
+    reply = EmailMessage()
+    reply["From"] = SM
+    reply["To"] = "leveranciers@gemeente.example"
+    reply["Subject"] = f"Re: {letter(out, 1).subject}"
+    reply["In-Reply-To"] = f"<{letter(out, 1).mail.message_id}>"
+    reply["Message-ID"] = "<plan@acme.example>"
+    reply.set_content("Bijgaand ons plan van aanpak.")
+    reply.add_attachment(
+        b"%PDF-1.4 plan", maintype="application", subtype="pdf", filename="plan.pdf"
+    )
+    story.drop(reply.as_bytes())
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert [(a.filename, a.content) for a in forward.mail.attachments] == [
+        ("plan.pdf", b"%PDF-1.4 plan")
+    ]
