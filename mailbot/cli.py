@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -289,20 +291,31 @@ def case_show(
     if as_json:
         typer.echo(json.dumps(detail, indent=2, ensure_ascii=False, default=str))
         return
+    tz = ZoneInfo(config.mailbot.timezone)
+
+    def local(moment: str | None) -> str:
+        if not moment:
+            return "-"
+        return datetime.fromisoformat(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+    step = f", step {detail['step']}" if detail["step"] else ""
     typer.echo(f"{detail['ref']}  {detail['title']}")
-    typer.echo(
-        f"  state: {detail['state']}" + (f", step {detail['step']}" if detail["step"] else "")
-    )
-    if detail["supplier"]:
-        typer.echo(f"  supplier: {detail['supplier']}")
-    typer.echo(f"  owner: {detail['owner'] or '-'}")
+    typer.echo(f"  state:     {detail['state']}{step}")
+    typer.echo(f"  supplier:  {detail['supplier'] or '-'}")
+    typer.echo(f"  owner:     {detail['owner'] or '-'}")
+    typer.echo(f"  opened:    {local(detail['opened_at'])}   closed: {local(detail['closed_at'])}")
+    typer.echo(f"  (times in {config.mailbot.timezone})")
+    typer.echo("  people:")
     for participant in detail["participants"]:
-        typer.echo(f"  {participant['role']}: {participant['email']}")
-    for deadline in detail["deadlines"]:
-        typer.echo(f"  deadline: {deadline['kind']} at {deadline['due_at']} ({deadline['status']})")
+        typer.echo(f"    {participant['role']:<20} {participant['email']}")
+    pending = [d for d in detail["deadlines"] if d["status"] == "pending"]
+    if pending:
+        typer.echo("  coming up:")
+        for deadline in pending:
+            typer.echo(f"    {local(deadline['due_at'])}  {deadline['kind']}")
     typer.echo("  timeline:")
     for event in detail["timeline"]:
-        typer.echo(f"    {event['at']}  {event['actor']:<28} {event['summary']}")
+        typer.echo(f"    {local(event['at'])}  {event['actor']:<28} {event['summary']}")
 
 
 @quarantine_app.command("list")

@@ -134,9 +134,18 @@ def run_once(app: App) -> CycleReport:
         raise LeaderBusy("another mailbot instance is running for this mailbox")
     try:
         with lease.heartbeat(app.stop):
-            return run_cycle(app, process, cycle_steps())
+            report = run_cycle(app, process, cycle_steps())
     finally:
         lease.release()
+    log.info(
+        "pass done: %d stored, %d processed, %d quarantined; %d sent, %d drafted",
+        report.ingest.stored,
+        report.ingest.applied,
+        report.ingest.quarantined,
+        report.flush.sent,
+        report.flush.drafted,
+    )
+    return report
 
 
 @dataclass
