@@ -15,8 +15,8 @@ import logging
 import sys
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 from typing import Annotated, Any, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 

@@ -352,7 +352,8 @@ def _story(demo: _Demo, day: Callable[..., datetime], words: dict[str, str], lan
 
     demo.at(day(4, 9), words["broken"])
     demo.drop(
-        b"From: <broken@\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n--\r\n\xff\xfe\x00garbage"
+        b"From: <broken@\r\nContent-Type: multipart/mixed; boundary=\r\n\r\n"
+        b"--\r\n\xff\xfe\x00garbage"
     )
     demo.run()
 
