@@ -1,0 +1,825 @@
+"""Every mail template renders, in Dutch and in English, with the data the service passes.
+
+The sample contexts below mirror what the service code hands to the renderer
+(`escalations.context()` plus each caller's extras: `notify()`, `step_letter()`,
+`_send_letter()`, `escalation_mail.reply_to_sender()`, `forward_to_owner()`,
+`change_owner()`, `outbox.notify_admins()` from ingest, outbox and deadlines).
+StrictUndefined turns a missing variable into a failure here instead of an
+empty spot in a letter to a supplier's director. Several templates get more
+than one sample, so that every branch (policy, verb, reason, kind) renders.
+
+Template data is plain JSON (Zulip's rule), dates and datetimes excepted: no
+ORM objects, so a template can never reach the database.
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+
+import pytest
+
+from mailbot.domain.commands import Verb
+from mailbot.domain.ladder import STEP_NAMES_EN, STEP_NAMES_NL, Parties, step_recipients
+from mailbot.render import RenderedMail, Renderer
+from mailbot.resources import templates_dir
+
+LANGUAGES = ("nl", "en")
+NAMES = sorted(
+    p.name.removesuffix(".subject.txt") for p in (templates_dir() / "nl").glob("*.subject.txt")
+)
+STEP_LETTERS = [f"step{n}" for n in range(1, 6)]
+OWNER_LETTERS = [*STEP_LETTERS, "closing", "withdrawal"]
+
+ORGANISATION = "Gemeente Voorbeeld"
+MAILBOX = "leveranciers@gemeente.example"
+REF = "ESC-2026-0007"
+OWNER = {"email": "a.jansen@gemeente.example", "name": "Anna Jansen", "title": "contractmanager"}
+MANAGER = {"email": "b.bakker@gemeente.example", "name": "Bert Bakker"}
+COLLEAGUE = {"email": "p.devries@gemeente.example", "name": "Piet de Vries"}
+FROM = {"email": "j.pietersen@acme.example", "name": "Jan Pietersen"}  # the supplier's side
+SUPPLIER = {
+    "id": "acme",
+    "name": "Acme Hosting B.V.",
+    "sla_reference": "SLA Hosting 2025 bijlage 4",
+    "counterpart": "servicemanager@acme.example",
+    "counterpart_name": "Jan Pietersen",
+}
+PARTIES = Parties(
+    owner=OWNER["email"],
+    owner_manager=MANAGER["email"],
+    counterpart=SUPPLIER["counterpart"],
+    counterpart_manager="manager@acme.example",
+    our_directors=("directie@gemeente.example",),
+    their_directors=("directie@acme.example",),
+)
+DEADLINE_DAY = date(2026, 12, 14)  # maandag 14 december 2026
+DEADLINE = datetime(2026, 12, 14, 23, 0, tzinfo=UTC)  # the first instant after it, in UTC
+DEADLINE_WORDS = {"nl": "maandag 14 december 2026", "en": "Monday 14 December 2026"}
+SENT = {
+    1: datetime(2026, 9, 21, 7, 0, tzinfo=UTC),
+    2: datetime(2026, 10, 6, 7, 0, tzinfo=UTC),
+    3: datetime(2026, 10, 28, 8, 0, tzinfo=UTC),
+    4: datetime(2026, 11, 16, 8, 0, tzinfo=UTC),
+    5: datetime(2026, 12, 15, 8, 0, tzinfo=UTC),
+}
+
+# Text people wrote (staff, suppliers, mail servers); the hostile version must
+# reach the plain text unchanged and the HTML escaped.
+REALISTIC = {
+    "shortfall": "back-ups van de klantdatabase mislukken al drie weken",
+    "description": (
+        "Sinds 16 november mislukt de nachtelijke back-up van de klantdatabase.\n"
+        "Een terugzettest op 1 december is niet gelukt."
+    ),
+    "subject": "Escalatie acme: back-ups van de klantdatabase mislukken al drie weken",
+    "reply": (
+        "Beste Anna,\n\nWe hebben de back-upsoftware bijgewerkt; sinds gisteren lukken de "
+        "back-ups weer.\nIn de bijlage het rapport van de terugzettest.\n\n"
+        "Met vriendelijke groet,\nJan Pietersen"
+    ),
+    "free": "nieuwe prestatienorm 98%, vergoeding 10% lager",
+    "error": "SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable",
+}
+USER_TEXT = 'Back-ups <script>alert("x")</script> & herstel > 3 dagen'
+HOSTILE = dict.fromkeys(REALISTIC, USER_TEXT)
+
+Context = dict[str, Any]
+
+
+# -- the data the service passes ---------------------------------------------------------
+
+
+def step_names(language: str) -> dict[int, str]:
+    return dict(STEP_NAMES_NL if language == "nl" else STEP_NAMES_EN)
+
+
+def history(language: str, upto: int, *, outside_before: int = 1) -> list[Context]:
+    """`state.steps` as `escalations.context()` lists them; steps before `outside_before`
+    happened outside mailbot (`Start: stap N`)."""
+    names = step_names(language)
+    return [
+        {
+            "number": n,
+            "name": names[n],
+            "sent_at": SENT[n],
+            "via": "outside" if n < outside_before else "send",
+        }
+        for n in range(1, upto + 1)
+    ]
+
+
+def case_context(
+    language: str,
+    texts: dict[str, str],
+    *,
+    step: int = 2,
+    phase: str = "active",
+    steps: list[Context] | None = None,
+    deadline: bool = True,
+    pending: Context | None = None,
+    awaiting_verdict: int = 0,
+    outcome: str | None = None,
+) -> Context:
+    """What `escalations.context()` returns."""
+    names = step_names(language)
+    to, cc = step_recipients(step, PARTIES) if step else ((), ())
+    return {
+        "step_to": list(to),
+        "step_cc": list(cc),
+        "ref": REF,
+        "title": texts["shortfall"],
+        "shortfall": texts["shortfall"],
+        "description": texts["description"],
+        "kpi": "beschikbaarheid back-up 99,5% per maand (gemeten: 71%)",
+        "incident": None,
+        "supplier": dict(SUPPLIER),
+        "owner": dict(OWNER),
+        "organisation": ORGANISATION,
+        "mailbox": MAILBOX,
+        "step": step,
+        "step_name": names.get(step, ""),
+        "step_names": names,
+        "steps": history(language, step) if steps is None else steps,
+        "phase": phase,
+        "deadline": DEADLINE if deadline else None,
+        "deadline_day": DEADLINE_DAY if deadline else None,
+        "pending": pending,
+        "awaiting_verdict": awaiting_verdict,
+        "outcome": outcome,
+    }
+
+
+def sender(person: Context, texts: dict[str, str]) -> Context:
+    """What `escalation_mail.reply_to_sender()` adds."""
+    return {
+        "sender": {"email": person["email"], "name": person["name"]},
+        "subject": texts["subject"],
+    }
+
+
+def notice(language: str, texts: dict[str, str], to: Context = OWNER, **state: Any) -> Context:
+    """`escalations.notify()`: the case context plus the recipient."""
+    ctx = case_context(language, texts, **state)
+    ctx["recipient"] = {"email": to["email"], "name": to["name"]}
+    return ctx
+
+
+def letter(language: str, texts: dict[str, str], step: int) -> Context:
+    """`escalations.step_letter()`."""
+    ctx = case_context(language, texts, step=step, steps=history(language, step - 1))
+    days = {1: 10, 2: 15, 3: 10, 4: 20}.get(step)
+    to, cc = step_recipients(step, PARTIES)
+    ctx["letter_deadline_day"] = DEADLINE_DAY if days else None
+    ctx["deadline_days"] = days
+    ctx["previous_steps"] = [s for s in ctx["steps"] if s["number"] < step]
+    ctx["recipients"] = {"to": list(to), "cc": list(cc)}
+    return ctx
+
+
+def end_letter(language: str, texts: dict[str, str]) -> Context:
+    """`escalations._send_letter()` (closing, withdrawal)."""
+    return {
+        **case_context(language, texts, step=2, phase="resolved", deadline=False),
+        "last_step": 2,
+    }
+
+
+def approval_request(language: str, texts: dict[str, str], held: bool, step: int) -> Context:
+    """`escalations._send_step()` with policy `approve`: the letter as it would go out."""
+    proposed = renderer().render(f"step{step}", language, **letter(language, texts, step))
+    to, cc = step_recipients(step, PARTIES)
+    pending = {"step": step, "mode": "approve", "held_for_verdict": held}
+    state = {"phase": "waiting", "deadline": False, "awaiting_verdict": 1 if held else 0}
+    ctx = notice(
+        language, texts, step=step, steps=history(language, step - 1), pending=pending, **state
+    )
+    return ctx | {
+        "letter_subject": proposed.subject,
+        "letter_text": proposed.text,
+        "letter_to": list(to),
+        "letter_cc": list(cc),
+        "held_for_verdict": held,
+    }
+
+
+def command_done(language: str, texts: dict[str, str], verb: str, **state: Any) -> Context:
+    """`escalation_mail.run_command()`: the state after the command, plus who did what."""
+    actor = state.pop("actor", OWNER)
+    days = state.pop("days", None)
+    return {
+        **sender(actor, texts),
+        **case_context(language, texts, **state),
+        "verb": verb,
+        "days": days,
+        "actor": actor["email"],
+        "actor_name": actor["name"],
+    }
+
+
+def forward(
+    language: str, texts: dict[str, str], kind: str, author: Context = FROM, **extra: Any
+) -> Context:
+    """`escalation_mail.forward_to_owner()`."""
+    return {
+        **case_context(language, texts),
+        "kind": kind,
+        "from": dict(author),
+        "original_subject": f"RE: [{REF}] {texts['subject']}",
+        "original_topic": texts["subject"],
+        "trimmed": True,
+        "original_date": datetime(2026, 12, 3, 14, 12, tzinfo=UTC),
+        "reply_text": texts["reply"],
+        "full_text": texts["reply"] + "\n\n> Geachte Jan Pietersen,\n> Wij constateren ...",
+        "attachments_skipped": [],
+        "inbound_id": 412,
+        "outsider": kind in ("supplier", "tentative", "after_close"),
+        **extra,
+    }
+
+
+def refused(
+    language: str, texts: dict[str, str], reason: str, verb: str = "PAUZE", **details: Any
+) -> Context:
+    """`escalation_mail.run_command()` when the ladder refuses (`**refused.details`); the
+    verb is the word as typed, and an English word is what makes the answer English."""
+    word = Verb(verb).english if language == "en" else verb
+    return {**sender(OWNER, texts), "reason": reason, "verb": word, "ref": REF,
+            "owner": OWNER["email"], **details}  # fmt: skip
+
+
+def status(language: str, texts: dict[str, str], **state: Any) -> Context:
+    """`escalation_mail.send_status()`."""
+    return {
+        **sender(MANAGER, texts),
+        **case_context(language, texts, **state),
+        "timeline": [
+            {"at": SENT[1], "summary": "case opened at step 1", "actor": OWNER["email"]},
+            {"at": SENT[2], "summary": "step 2 sent", "actor": "mailbot"},
+        ],
+        "state": state.get("phase", "active"),
+        "title": texts["shortfall"],
+    }
+
+
+Samples = list[tuple[str, Context]]
+Builder = Callable[[str, dict[str, str]], Samples]
+SAMPLES: dict[str, Builder] = {}
+WAITING = {"step": 3, "mode": "approve", "held_for_verdict": False}
+DRAFT = {"step": 3, "mode": "draft", "held_for_verdict": False}
+
+
+def sample(*names: str) -> Callable[[Builder], Builder]:
+    """Register the sample contexts of one or more templates."""
+
+    def register(builder: Builder) -> Builder:
+        for name in names:
+            SAMPLES[name] = builder
+        return builder
+
+    return register
+
+
+def samples(name: str, language: str, texts: dict[str, str]) -> Samples:
+    """(label, context) pairs for one template; together they reach every branch."""
+    return SAMPLES[name](language, texts)
+
+
+for _n in range(1, 6):
+    sample(f"step{_n}")(lambda lang, t, n=_n: [("letter", letter(lang, t, n))])
+
+
+@sample("closing", "withdrawal")
+def _end_letters(lang: str, t: dict[str, str]) -> Samples:
+    return [("end", end_letter(lang, t))]
+
+
+@sample("esc_opened")
+def _opened(lang: str, t: dict[str, str]) -> Samples:
+    result = []
+    for policy, cc in (("send", True), ("send", False), ("approve", False), ("draft", False)):
+        sent = policy == "send"
+        ctx = notice(lang, t, step=1, steps=history(lang, 1) if sent else [], deadline=sent)
+        ctx |= {
+            "first_step": 1,
+            "first_to": [SUPPLIER["counterpart"]],
+            "first_cc": [OWNER["email"]] if cc else [],
+            "first_policy": policy,
+        }
+        result.append((f"{policy}-cc-{cc}", ctx))
+    return result
+
+
+@sample("esc_approval_request")
+def _approval_request(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("ready", approval_request(lang, t, held=False, step=3)),
+        ("held-for-verdict", approval_request(lang, t, held=True, step=4)),
+    ]
+
+
+@sample("esc_approval_reminder")
+def _approval_reminder(lang: str, t: dict[str, str]) -> Samples:
+    return [("owner", notice(lang, t, step=3, phase="waiting", pending=WAITING))]
+
+
+@sample("esc_approval_manager_notice")
+def _approval_manager_notice(lang: str, t: dict[str, str]) -> Samples:
+    return [("manager", notice(lang, t, to=MANAGER, step=3, phase="waiting", pending=WAITING))]
+
+
+@sample("esc_bounce_alert")
+def _bounce_alert(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        (
+            "step-bounced",
+            notice(lang, t)
+            | {
+                "failed": [SUPPLIER["counterpart"]],
+                "bounced_step": 2,
+                "bounce_subject": "Undeliverable: " + t["subject"],
+            },
+        ),
+        (
+            "unknown",
+            notice(lang, t) | {"failed": [], "bounced_step": None, "bounce_subject": t["error"]},
+        ),
+    ]
+
+
+@sample("esc_deadline_reminder")
+def _deadline_reminder(lang: str, t: dict[str, str]) -> Samples:
+    return [(f"awaiting-{n}", notice(lang, t, awaiting_verdict=n)) for n in (0, 1, 2)]
+
+
+@sample("esc_draft_ready")
+def _draft_ready(lang: str, t: dict[str, str]) -> Samples:
+    subject = f"[{REF}] Stap 3 – managementnotitie: onvoldoende voortgang – Acme Hosting B.V."
+    ctx = notice(lang, t, step=3, phase="waiting", pending=DRAFT)
+    return [("draft", ctx | {"letter_subject": subject})]
+
+
+@sample("esc_oof_notice")
+def _oof_notice(lang: str, t: dict[str, str]) -> Samples:
+    away = {"away": SUPPLIER["counterpart"]}
+    text = "Ik ben afwezig tot en met 11 december.\n\n" + t["reply"]
+    return [
+        ("with-text", notice(lang, t) | away | {"away_text": text}),
+        ("no-deadline", notice(lang, t, deadline=False) | away | {"away_text": ""}),
+    ]
+
+
+@sample("esc_outcome_request")
+def _outcome_request(lang: str, t: dict[str, str]) -> Samples:
+    return [("outcome", notice(lang, t, step=5, phase="outcome", deadline=False))]
+
+
+@sample("esc_step_sent")
+def _step_sent(lang: str, t: dict[str, str]) -> Samples:
+    return [("deadline-passed", notice(lang, t, step=3, steps=history(lang, 3)))]
+
+
+@sample("esc_forward")
+def _forward(lang: str, t: dict[str, str]) -> Samples:
+    nameless = {"email": "noreply@acme.example", "name": ""}
+    too_big = [{"name": "terugzettest.pdf", "size": 22_000_000}]
+    return [
+        ("supplier", forward(lang, t, "supplier")),
+        (
+            "no-name",
+            forward(lang, t, "supplier", author=nameless, original_date=None, trimmed=False),
+        ),
+        ("tentative", forward(lang, t, "tentative")),
+        ("after-close", forward(lang, t, "after_close")),
+        ("colleague", forward(lang, t, "colleague", author=COLLEAGUE, attachments_skipped=too_big)),
+    ]
+
+
+@sample("esc_command_done")
+def _command_done(lang: str, t: dict[str, str]) -> Samples:
+    closed = {"deadline": False}
+    waiting = {"phase": "waiting", "deadline": False}
+    nothing_sent = history(lang, 1, outside_before=2)
+    return [
+        ("resolved", command_done(lang, t, "OPGELOST", phase="resolved", **closed)),
+        ("accepted", command_done(lang, t, "AKKOORD", phase="resolved", actor=MANAGER, **closed)),
+        ("rejected", command_done(lang, t, "ONVOLDOENDE")),
+        ("rejected-held", command_done(lang, t, "ONVOLDOENDE", pending=WAITING, **waiting)),
+        ("paused-days", command_done(lang, t, "PAUZE", phase="paused", days=5)),
+        ("paused", command_done(lang, t, "PAUZE", phase="paused", **closed)),
+        ("resumed", command_done(lang, t, "HERVAT")),
+        ("extended", command_done(lang, t, "VERLENG", days=5)),
+        ("escalated", command_done(lang, t, "ESCALEER", step=3)),
+        ("escalated-approve", command_done(lang, t, "ESCALEER", pending=WAITING, **waiting)),
+        ("escalated-draft", command_done(lang, t, "ESCALEER", pending=DRAFT, **waiting)),
+        ("sent", command_done(lang, t, "VERSTUUR", step=3)),
+        ("withdrawn", command_done(lang, t, "INTREKKEN", phase="withdrawn", **closed)),
+        (
+            "withdrawn-nothing-sent",
+            command_done(lang, t, "INTREKKEN", phase="withdrawn", steps=nothing_sent, **closed),
+        ),
+        ("terminated", command_done(lang, t, "BEEINDIGD", step=5, phase="terminated", **closed)),
+        (
+            "continued",
+            command_done(
+                lang, t, "VOORTGEZET", step=5, phase="continued", outcome=t["free"], **closed
+            ),
+        ),
+    ]
+
+
+@sample("esc_status")
+def _status(lang: str, t: dict[str, str]) -> Samples:
+    waiting = {"phase": "waiting", "deadline": False}
+    ended = history(lang, 5, outside_before=3)
+    return [
+        ("active", status(lang, t, awaiting_verdict=1)),
+        ("approval", status(lang, t, pending=WAITING, **waiting)),
+        ("draft", status(lang, t, pending=DRAFT, awaiting_verdict=2, **waiting)),
+        (
+            "continued",
+            status(
+                lang, t, step=5, phase="continued", deadline=False, outcome=t["free"], steps=ended
+            ),
+        ),
+    ]
+
+
+@sample("esc_help")
+def _help(lang: str, t: dict[str, str]) -> Samples:
+    return [("help", sender(OWNER, t) | {"ref": REF})]
+
+
+@sample("esc_link_done")
+def _link_done(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        (f"linked-{linked}", sender(OWNER, t) | {"linked": linked, "count": 1, "ref": REF})
+        for linked in (True, False)
+    ]
+
+
+@sample("esc_open_refused")
+def _open_refused(lang: str, t: dict[str, str]) -> Samples:
+    known = [
+        {"id": "acme", "name": "Acme Hosting B.V."},
+        {"id": "globex", "name": "Globex Facilitair"},
+    ]
+    problems = [
+        ("unknown_supplier", "acmee", known),
+        ("missing_supplier", "", known),
+        ("missing_shortfall", "", known),
+        ("bad_deadline", "vijf weken", known),
+        ("bad_start", "stap zes", known),
+        ("unknown_supplier", "acmee", []),
+    ]
+    return [
+        (
+            f"{problem}-{len(suppliers)}",
+            sender(OWNER, t)
+            | {
+                "problem": problem,
+                "value": value,
+                "supplier_given": "acmee",
+                "suppliers": suppliers,
+            },
+        )
+        for problem, value, suppliers in problems
+    ]
+
+
+@sample("command_refused")
+def _command_refused(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("not-allowed", refused(lang, t, "not_allowed", "VERSTUUR")),
+        ("closed", refused(lang, t, "closed", "ESCALEER", phase="resolved")),
+        ("nothing-to-approve", refused(lang, t, "nothing_to_approve", "VERSTUUR")),
+        ("already-paused", refused(lang, t, "already_paused")),
+        ("not-paused", refused(lang, t, "not_paused", "HERVAT")),
+        ("cannot-pause-waiting", refused(lang, t, "cannot_pause", phase="waiting")),
+        ("no-deadline", refused(lang, t, "no_deadline", "VERLENG")),  # no `phase` in details
+        ("last-step", refused(lang, t, "last_step", "ESCALEER")),
+        ("cannot-escalate", refused(lang, t, "cannot_escalate", "ESCALEER", phase="waiting")),
+        ("no-outcome", refused(lang, t, "no_outcome_expected", "BEEINDIGD")),
+        ("nothing-tentative", refused(lang, t, "nothing_tentative", "KOPPEL")),
+        (
+            "new-owner",
+            refused(
+                lang, t, "new_owner_not_staff", "OVERDRAGEN", new_owner="stagiair@gemeente.example"
+            ),
+        ),
+        ("wrong-kind", refused(lang, t, "wrong_case_kind", "GEGEVEN")),
+        ("bad-days", refused(lang, t, "bad_days", "VERLENG")),
+    ]
+
+
+@sample("command_error")
+def _command_error(lang: str, t: dict[str, str]) -> Samples:
+    messages = {
+        "message_nl": "Geef het aantal werkdagen (1-60), bijvoorbeeld: VERLENG 5 werkdagen",
+        "message_en": "Give the number of working days (1-60), for example: EXTEND 5 working days",
+    }
+    return [("days", sender(OWNER, t) | {"verb": "VERLENG", "ref": REF} | messages)]
+
+
+@sample("near_miss")
+def _near_miss(lang: str, t: dict[str, str]) -> Samples:
+    return [("akoord", sender(OWNER, t) | {"word": "AKOORD", "suggestion": "AKKOORD", "ref": REF})]
+
+
+@sample("not_in_directory")
+def _not_in_directory(lang: str, t: dict[str, str]) -> Samples:
+    stranger = {"email": "stagiair@gemeente.example", "name": "stagiair@gemeente.example"}
+    actions = ("open an escalation", "give a command", "ask for a status")
+    return [(action, sender(stranger, t) | {"action": action}) for action in actions]
+
+
+@sample("unknown_case")
+def _unknown_case(lang: str, t: dict[str, str]) -> Samples:
+    return [("unknown", sender(MANAGER, t) | {"ref": "ESC-2026-0099"})]
+
+
+@sample("handover")
+def _handover(lang: str, t: dict[str, str]) -> Samples:
+    """`escalation_mail.change_owner()`."""
+    ctx = {
+        "ref": REF,
+        "title": t["shortfall"],
+        "old_owner": OWNER["email"],
+        "new_owner": COLLEAGUE["email"],
+        "actor": MANAGER["email"],
+        "old_owner_name": OWNER["name"],
+        "new_owner_name": COLLEAGUE["name"],
+    }
+    return [("handover", ctx)]
+
+
+@sample("admin_refused_sender")
+def _admin_refused_sender(lang: str, t: dict[str, str]) -> Samples:
+    """`escalation_mail.refuse_unknown_sender()` through `outbox.notify_admins()`."""
+    who = {True: "stagiair@gemeente.example", False: "sales@concurrent.example"}
+    return [
+        (
+            f"inside-{inside}",
+            {
+                "sender": who[inside],
+                "subject": t["subject"],
+                "action": "open an escalation",
+                "inside": inside,
+                "inbound_id": 87,
+            },
+        )
+        for inside in (True, False)
+    ]
+
+
+@sample("deadline_failed")
+def _deadline_failed(lang: str, t: dict[str, str]) -> Samples:
+    """`deadlines._failed()` through `outbox.notify_admins()`."""
+    due = datetime(2026, 12, 15, 8, 0, tzinfo=UTC)
+    return [("failed", {"ref": REF, "kind": "step", "due_at": due, "error": t["error"]})]
+
+
+@sample("quarantine_notice")
+def _quarantine_notice(lang: str, t: dict[str, str]) -> Samples:
+    """`ingest._failed()` through `outbox.notify_admins()`; `from_addr`/`subject` may be empty."""
+    base = {"attempts": 3, "error": t["error"], "folder": "Quarantaine"}
+    return [
+        ("known", base | {"inbound_id": 87, "sender": FROM["email"], "subject": t["subject"]}),
+        ("unknown", base | {"inbound_id": 88, "sender": None, "subject": None}),
+    ]
+
+
+@sample("delivery_failed")
+def _delivery_failed(lang: str, t: dict[str, str]) -> Samples:
+    """`outbox` after the last attempt, through `notify_admins()`."""
+    ctx = {
+        "subject": f"[{REF}] " + t["subject"],
+        "recipients": [SUPPLIER["counterpart"], "manager@acme.example"],
+        "attempts": 5,
+        "error": t["error"],
+        "outbound_id": 231,
+    }
+    return [("failed", ctx)]
+
+
+# -- rendering ------------------------------------------------------------------------------
+
+
+@cache
+def renderer() -> Renderer:
+    return Renderer(globals={"organisation": ORGANISATION, "mailbox": MAILBOX})
+
+
+@cache
+def rendered(name: str, language: str, hostile: bool = False) -> list[tuple[str, RenderedMail]]:
+    texts = HOSTILE if hostile else REALISTIC
+    return [
+        (label, renderer().render(name, language, **ctx))
+        for label, ctx in samples(name, language, texts)
+    ]
+
+
+def own_html(name: str, language: str) -> bool:
+    return (templates_dir() / language / f"{name}.html").is_file()
+
+
+def visible(html: str) -> str:
+    """The HTML as a reader sees it: tags gone, entities decoded, whitespace collapsed."""
+    inline = re.sub(r"</?(?:span|b|code)\b[^>]*>", "", html)
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", inline)).split())
+
+
+def lines_of(text: str) -> list[str]:
+    """The text's lines without their quote/list/footer markers."""
+    result = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line == "---":
+            continue
+        line = line.removeprefix(">").strip().removeprefix("- ")
+        if line:
+            result.append(" ".join(line.split()))
+    return result
+
+
+def body_of(text: str) -> str:
+    """A letter without its footer."""
+    return text.split("\n---\n", 1)[0]
+
+
+both = pytest.mark.parametrize("language", LANGUAGES)
+every = pytest.mark.parametrize("name", NAMES)
+# Mails that quote no free text people wrote (only ids, command words, addresses).
+QUIET = (
+    "esc_help",
+    "esc_link_done",
+    "near_miss",
+    "not_in_directory",
+    "unknown_case",
+    "command_refused",
+    "command_error",
+    "esc_outcome_request",
+    "esc_step_sent",
+)
+_DUTCH = "de het een van stap je jij wij uw niet hallo geachte termijn leverancier bericht zaak"
+DUTCH_WORDS = frozenset([*_DUTCH.split(), "antwoord", "gedeelde"])
+LEAKS = ("{{", "}}", "{%", "%}", "{#", "None", "Undefined", "[]", "{}", "()", "[ ]", "''", '""')
+
+
+# -- tests --------------------------------------------------------------------------------
+
+
+def test_it_has_the_same_templates_in_both_languages() -> None:
+    def files(language: str) -> set[str]:
+        return {p.name for p in (templates_dir() / language).iterdir() if p.is_file()}
+
+    assert files("nl") == files("en")
+    assert len(NAMES) >= 30
+
+
+@both
+def test_it_has_a_sample_context_for_every_template(language: str) -> None:
+    for name in NAMES:
+        assert samples(name, language, REALISTIC), name
+
+
+@every
+@both
+def test_it_renders_a_clean_subject(name: str, language: str) -> None:
+    for label, mail in rendered(name, language):
+        subject = mail.subject
+        assert subject.strip(), label
+        assert "\n" not in subject, label
+        for leak in ("{{", "{%", "None", "Undefined", "[]", "()"):
+            assert leak not in subject, (label, subject)
+
+
+@every
+@both
+def test_it_renders_a_clean_text(name: str, language: str) -> None:
+    for label, mail in rendered(name, language):
+        text = mail.text
+        assert len(text.strip()) > 40, label
+        for leak in LEAKS:
+            assert leak not in text, (label, leak, text)
+        trailing = re.search(r"^(?!> $).*[ \t]$", text, re.MULTILINE)  # "> " quotes a blank line
+        assert not trailing, (label, "trailing blanks", trailing and trailing.group())
+        for line in text.splitlines():  # double spaces: only to align "Label:   value"
+            assert not re.search(r"\S  +\S", re.sub(r"^[\w ]+:\s+", "", line)), (label, line)
+        assert "\n\n\n" not in text, label
+        assert not re.search(r"(?<!\.)\.\.(?!\.)", text), (label, "double full stop")
+
+
+@every
+@both
+def test_it_shows_the_text_in_the_html(name: str, language: str) -> None:
+    for label, mail in rendered(name, language):
+        page = visible(mail.html)
+        assert mail.html.lstrip().startswith("<!DOCTYPE html>"), label
+        assert f'lang="{language}"' in mail.html, label
+        if own_html(name, language):  # its own layout: at least the opening sentence
+            first = re.split(r"(?<=\.)\s", mail.text, maxsplit=1)[0]
+            assert first in page, (label, first)
+            continue
+        for line in lines_of(mail.text):
+            assert line in page, (label, line)
+
+
+@every
+@both
+def test_it_escapes_user_text_in_html_and_keeps_it_in_text(name: str, language: str) -> None:
+    shows_user_text = False
+    for label, mail in rendered(name, language, hostile=True):
+        assert "<script" not in mail.html, label
+        assert not re.search(r"&(?![a-z]+;|#\d+;)", mail.html), (label, "bare &")
+        shown = USER_TEXT in mail.text or USER_TEXT in mail.subject  # unchanged in plain text
+        assert not shown or "&lt;script&gt;" in mail.html, label  # escaped in the HTML
+        shows_user_text = shows_user_text or shown
+    assert shows_user_text or name in QUIET, "none of the user text reached the mail"
+
+
+@both
+def test_it_gives_the_command_confirmation_its_own_paragraphs(language: str) -> None:
+    """A sentence that ends in `{% endif %}` must not glue the next paragraph to it."""
+    for label, mail in rendered("esc_command_done", language):
+        paragraphs = mail.text.split("\n\n")
+        status = [p for p in paragraphs if p.startswith(("Stand van zaken:", "Status:"))]
+        assert len(status) == 1 and "\n" not in status[0], (label, mail.text)
+        assert all("\n" not in p for p in paragraphs[:-1]), (label, mail.text)
+
+
+@pytest.mark.parametrize("step", range(1, 6))
+@both
+def test_it_signs_step_letters_and_cites_the_sla(step: int, language: str) -> None:
+    ((_, mail),) = rendered(f"step{step}", language)
+    body = body_of(mail.text)
+    assert SUPPLIER["sla_reference"] in body
+    assert f"{OWNER['name']}\n{OWNER['title']}\n{ORGANISATION}" in body
+    assert body.rstrip().endswith(ORGANISATION)
+    assert mail.text.startswith(("Geachte Jan Pietersen,", "Dear Jan Pietersen,"))
+    if step < 5:
+        assert DEADLINE_WORDS[language] in body
+    assert f"{step}" in mail.subject and SUPPLIER["name"] in mail.subject
+    for earlier in range(1, step if step >= 3 else 1):  # from step 3 on the history is listed
+        assert step_names(language)[earlier].lower() in body
+
+
+@pytest.mark.parametrize("name", OWNER_LETTERS)
+@both
+def test_it_writes_letters_as_the_owner_not_as_a_robot(name: str, language: str) -> None:
+    for label, mail in rendered(name, language):
+        body = body_of(mail.text).lower()
+        assert "mailbot" not in body, label
+        assert "\n---\n" in mail.text and MAILBOX in mail.text.split("\n---\n", 1)[1], label
+        assert REF in mail.text, label
+
+
+@every
+@both
+def test_it_tells_readers_the_command_words_of_their_language(name: str, language: str) -> None:
+    other = "en" if language == "nl" else "nl"
+    words = {"nl": {v.value for v in Verb}, "en": {v.english for v in Verb}}
+    foreign = words[other] - words[language]
+    if name == "esc_help":  # says on purpose that the other language's words work too
+        return
+    for label, mail in rendered(name, language):
+        found = {w for w in foreign if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", mail.text)}
+        assert not found, (label, found)
+
+
+@every
+def test_it_leaves_no_dutch_in_english_templates(name: str) -> None:
+    folder = templates_dir() / "en"
+    for path in [*folder.glob(f"{name}.*"), *folder.glob("_*.txt")]:
+        source = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", path.read_text(encoding="utf-8"), flags=re.S)
+        found = DUTCH_WORDS & set(re.findall(r"[a-zà-ÿ]+", source.lower()))
+        assert not found, (path.name, found)
+
+
+@every
+@both
+def test_it_passes_plain_template_data(name: str, language: str) -> None:
+    def check(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                assert isinstance(key, str | int), where
+                check(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                check(item, f"{where}[{index}]")
+        else:
+            plain = (str, int, float, bool, type(None), date, datetime)
+            assert isinstance(value, plain), f"{where} is a {type(value).__name__}"
+
+    for label, ctx in samples(name, language, REALISTIC):
+        check(ctx, f"{name}:{label}")
+
+
+def test_it_writes_deadlines_in_words() -> None:
+    for language, words in DEADLINE_WORDS.items():
+        (_, mail), *_ = rendered("esc_deadline_reminder", language)
+        assert words in mail.subject and words in mail.text
