@@ -223,6 +223,7 @@ class OutcomeReported:
 class Bounced:
     step: int | None
     recipients: tuple[str, ...]
+    subject: str = ""
 
 
 Event = (
@@ -616,7 +617,12 @@ def _bounced(state: Escalation, event: Bounced, rules: Rules) -> Decision:
         state,
         (
             Notify(
-                "bounce_alert", context={"step": event.step, "recipients": list(event.recipients)}
+                "bounce_alert",
+                context={
+                    "bounced_step": event.step,
+                    "failed": list(event.recipients),
+                    "bounce_subject": event.subject,
+                },
             ),
         ),
         f"{which} bounced for {', '.join(event.recipients) or 'unknown recipients'}",

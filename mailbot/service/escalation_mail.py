@@ -396,7 +396,7 @@ def run_command(
         language=language,
         cc=cc,
         context={
-            **escalations.context(app, case, decision.state),
+            **escalations.context(app, case, decision.state, language=language),
             "verb": command.verb.value,
             "days": command.days,
             "actor": sender,
@@ -410,7 +410,11 @@ def send_status(
     session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
 ) -> Disposition:
     """STATUS: read-only, for any staff member (a manager replying to the digest)."""
-    ctx = escalations.context(app, case) if case.kind == "escalation" else {"ref": case.ref}
+    ctx = (
+        escalations.context(app, case, language=language)
+        if case.kind == "escalation"
+        else {"ref": case.ref}
+    )
     events = [
         {"at": e["at"], "summary": e["summary"], "actor": e["actor"]}
         for e in _timeline(session, case)[-10:]
@@ -730,17 +734,13 @@ def automated_mail(
             data={"permanent": permanent, "temporary": temporary},
         )
         if case.kind == "escalation":
-            escalations.notify(
+            escalations.apply(
                 session,
                 app,
                 case,
-                "bounce_alert",
-                dedup=f"bounce:{row.id}",
-                extra={
-                    "failed": list(failed),
-                    "bounced_step": step,
-                    "bounce_subject": mail.subject,
-                },
+                ladder.Bounced(step, failed, mail.subject),
+                actor=sender,
+                inbound_id=row.id,
             )
         return Disposition(
             "processed",
