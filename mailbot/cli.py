@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -222,11 +223,12 @@ def check_config() -> None:
         fail(f"the database cannot be reached: {exc}", EXIT_UNAVAILABLE)
     finally:
         db.close()
+    typer.echo(f"  database:     {_safe_url(config.database_url)}")
     if current == head:
-        typer.echo(f"  database:     reachable, schema up to date ({head})")
+        typer.echo(f"  schema:       up to date ({head})")
     else:
         typer.echo(
-            f"  database:     reachable, schema at {current or 'empty'}, newest is {head}: "
+            f"  schema:       at {current or 'empty'}, newest is {head}: "
             "run `mailbot db upgrade` (the daemon also does this at start)"
         )
 
@@ -411,7 +413,16 @@ def demo(
     raise typer.Exit(run_demo(directory, language=language, echo=typer.echo))
 
 
+def _safe_url(url: str) -> str:
+    """The database URL without a password (URLs may carry one)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
 def main() -> None:
+    # mail and the database hold personal data: nothing we create is world-readable
+    os.umask(0o077)
     try:
         app()
     except KeyboardInterrupt:
