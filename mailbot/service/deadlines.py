@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain import ladder
-from mailbot.service import cases, escalations
+from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
 from mailbot.store.db import DatabaseUnavailable
@@ -78,8 +78,9 @@ def _fire(session: Session, app: App, deadline_id: int, now: datetime) -> bool:
         return False
     deadline = session.get_one(Deadline, deadline_id)
     case = session.get_one(Case, deadline.case_id)
-    if case.kind != "escalation":
-        raise ValueError(f"{case.ref}: no deadlines are defined for {case.kind} cases")
+    if case.kind == "compliment":
+        compliments.deadline_due(session, app, case, deadline)
+        return True
     try:
         escalations.apply(session, app, case, _event(deadline), actor="mailbot")
     except ladder.Refused as refused:

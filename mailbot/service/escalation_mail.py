@@ -27,7 +27,8 @@ from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
 from mailbot.service.matching import Match, quoted_message_ids
 from mailbot.service.outbox import notify_admins
-from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant, TimelineEvent
+from mailbot.service.replies import reply_to_sender, send_status, staff_language
+from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant
 
 log = logging.getLogger(__name__)
 
@@ -45,46 +46,6 @@ EVENTS: dict[Verb, Any] = {
     Verb.CONTINUED: lambda c: ladder.OutcomeReported("continued", c.text or c.argument),
 }
 READ_ONLY = (Verb.STATUS, Verb.HELP)
-
-
-def staff_language(app: App, command: Command | None = None) -> str:
-    """Answer in English when the sender used an English command word."""
-    if command is not None and command.english:
-        return "en"
-    return app.config.mailbot.language
-
-
-def reply_to_sender(
-    session: Session,
-    app: App,
-    *,
-    row: InboundMessage,
-    mail: InboundMail,
-    template: str,
-    context: dict[str, Any],
-    case: Case | None = None,
-    language: str | None = None,
-    cc: list[str] | None = None,
-) -> None:
-    """An automatic answer to a staff mail, threaded under it, at most once per mail."""
-    sender = mail.sender_email or ""
-    cases.send_rendered(
-        session,
-        app,
-        case=case,
-        template=template,
-        language=language or app.config.mailbot.language,
-        to=[sender],
-        cc=cc or [],
-        dedup_key=f"reply:{row.id}:{template}",
-        purpose="reply",
-        context={
-            "sender": {"email": sender, "name": Directory(app.config).name_of(sender)},
-            "subject": mail.subject,
-            **context,
-        },
-        in_reply_to=mail.message_id,
-    )
 
 
 # -- opening a case --------------------------------------------------------------------
@@ -404,39 +365,6 @@ def run_command(
         },
     )
     return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
-
-
-def send_status(
-    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
-) -> Disposition:
-    """STATUS: read-only, for any staff member (a manager replying to the digest)."""
-    ctx = (
-        escalations.context(app, case, language=language)
-        if case.kind == "escalation"
-        else {"ref": case.ref}
-    )
-    events = [
-        {"at": e["at"], "summary": e["summary"], "actor": e["actor"]}
-        for e in _timeline(session, case)[-10:]
-    ]
-    reply_to_sender(
-        session,
-        app,
-        row=row,
-        mail=mail,
-        case=case,
-        template=f"{case.kind[:3]}_status",
-        language=language,
-        context={**ctx, "timeline": events, "state": case.state, "title": case.title},
-    )
-    return Disposition("processed", f"{case.ref}: status sent", case_id=case.id)
-
-
-def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(TimelineEvent).where(TimelineEvent.case_id == case.id).order_by(TimelineEvent.id)
-    )
-    return [{"at": e.at, "summary": e.summary, "actor": e.actor} for e in rows]
 
 
 def handover(

@@ -15,17 +15,19 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailbot.domain import authresults
 from mailbot.domain.classify import MailClass, classify
 from mailbot.domain.commands import Command, Verb, parse_command
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import new_text
 from mailbot.domain.requests import is_opening
 from mailbot.domain.subjects import subject_tags
-from mailbot.service import escalation_mail
+from mailbot.service import compliment_mail, escalation_mail, replies
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import FINISHED, Disposition
 from mailbot.service.matching import match, match_automated
+from mailbot.service.outbox import notify_admins
 from mailbot.store.tables import Case, InboundMessage
 
 
@@ -72,13 +74,27 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
             return escalation_mail.automated_mail(session, app, row, mail, result, found)
         return Disposition("triage", f"{kind} that matched no case", kind)
 
+    if (directory.is_organisation(sender) or directory.is_staff(sender)) and (
+        forged := authresults.check(mail, app.config.mailbot.trusted_authserv_id)
+    ).forged:
+        return _spoofed(session, app, row, mail, forged.reason)
+
     found = match(session, app, mail)
+    if found is not None and found.tentative and compliment_mail.is_compliment(app, row, mail):
+        found = None  # praise from a supplier's domain is a compliment, not a reply
     if found is not None:
-        disposition = escalation_mail.case_mail(session, app, row, mail, found, result)
+        if found.case.kind == "compliment":
+            disposition = compliment_mail.case_mail(session, app, row, mail, found.case)
+        else:
+            disposition = escalation_mail.case_mail(session, app, row, mail, found, result)
         return Disposition(disposition.destination, disposition.outcome, kind, disposition.case_id)
 
     if result.kind is MailClass.LIST:
         return Disposition("triage", "list mail that matched no case", kind)
+
+    if compliment_mail.is_compliment(app, row, mail) and not is_opening(mail.subject):
+        registered = compliment_mail.intake(session, app, row, mail)
+        return Disposition(registered.destination, registered.outcome, kind, registered.case_id)
 
     if directory.is_organisation(sender) or directory.is_staff(sender):
         handled = _unmatched_staff(session, app, row, mail)
@@ -89,6 +105,23 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
             session, app, row, mail, action="open an escalation"
         )
     return Disposition("triage", "matched no case and is no command", kind)
+
+
+def _spoofed(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, reason: str
+) -> Disposition:
+    """SPEC §8: a staff From that fails authentication is refused and the admins alerted."""
+    notify_admins(
+        session,
+        app,
+        dedup_key=f"spoof:{row.id}",
+        template="admin_spoof",
+        sender=mail.sender_email or "",
+        subject=mail.subject,
+        reason=reason,
+        inbound_id=row.id,
+    )
+    return Disposition("triage", f"forged staff sender ({reason}); refused, admins told")
 
 
 def _unmatched_staff(
@@ -104,17 +137,17 @@ def _unmatched_staff(
             )
         case = session.scalar(select(Case).where(Case.ref == parsed.case_ref))
         if case is None:
-            escalation_mail.reply_to_sender(
+            replies.reply_to_sender(
                 session,
                 app,
                 row=row,
                 mail=mail,
                 template="unknown_case",
-                language=escalation_mail.staff_language(app, parsed),
+                language=replies.staff_language(app, parsed),
                 context={"ref": parsed.case_ref},
             )
             return Disposition("processed", f"status asked for unknown {parsed.case_ref}")
-        return escalation_mail.send_status(
-            session, app, row, mail, case, escalation_mail.staff_language(app, parsed)
+        return replies.send_status(
+            session, app, row, mail, case, replies.staff_language(app, parsed)
         )
     return None

@@ -1,0 +1,342 @@
+"""Mail about compliments: intake, the coordinator's and provider's commands, reactions.
+
+Intake: everything in the `complimenten` folder, and Inbox mail whose subject
+starts with "Compliment". When staff forwarded it, the maker is the original
+sender from the forwarded header block (Outlook, Gmail, Apple Mail, in Dutch
+or English); otherwise the sender. External makers are thanked once, unless
+the mail's DMARC failed (thanking a forged sender would be backscatter).
+
+Commands are accepted only from the role that may give them: ONTVANGER/GEVER
+and SLUITEN from a coordinator, GEGEVEN and the CAP words from the provider;
+admins may do everything. A receiver's reply without a command is their
+reaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from sqlalchemy.orm import Session
+
+from mailbot.domain import authresults, compliments
+from mailbot.domain.commands import Command, CommandError, NearMiss, Verb, parse_command
+from mailbot.domain.compliments import Stage
+from mailbot.domain.forwarded import find_forwarded
+from mailbot.domain.message import InboundMail
+from mailbot.domain.replytext import html_to_text, new_text
+from mailbot.domain.subjects import strip_prefixes
+from mailbot.domain.suggest import Person, suggest
+from mailbot.service import cases
+from mailbot.service import compliments as service
+from mailbot.service.app import App
+from mailbot.service.directory import Directory
+from mailbot.service.ingest import Disposition
+from mailbot.service.replies import reply_to_sender, send_status, staff_language
+from mailbot.store.tables import Case, InboundMessage
+
+COORDINATOR_VERBS = {Verb.RECEIVER, Verb.PROVIDER, Verb.CLOSE}
+PROVIDER_VERBS = {Verb.GIVEN, Verb.CAP, Verb.NO_CAP, Verb.DONE}
+
+
+def is_compliment(app: App, row: InboundMessage, mail: InboundMail) -> bool:
+    if row.folder == app.folders.compliments:
+        return True
+    text, _, _ = strip_prefixes(mail.subject)
+    return text.lower().startswith(("compliment", "complimenten"))
+
+
+def intake(session: Session, app: App, row: InboundMessage, mail: InboundMail) -> Disposition:
+    directory = Directory(app.config)
+    sender = mail.sender_email
+    body = mail.text if mail.text.strip() else html_to_text(mail.html or "")
+    forwarded = find_forwarded(mail.text, mail.html) if directory.is_organisation(sender) else None
+    if forwarded is not None and (forwarded.sender_email or forwarded.sender_name):
+        maker_email = forwarded.sender_email.lower() or None
+        maker_name = forwarded.sender_name
+        text = forwarded.body.strip() or body
+        subject = forwarded.subject or mail.subject
+        forwarded_by = sender
+        note = new_text(mail.text, mail.html).strip()
+    else:
+        maker_email = sender
+        maker_name = mail.from_.name if mail.from_ else ""
+        text = body.strip()
+        subject = mail.subject
+        forwarded_by = None
+        note = ""
+    subject = strip_prefixes(subject)[0]
+    maker_external = bool(maker_email) and not directory.is_organisation(maker_email)
+    forged = authresults.check(mail, app.config.mailbot.trusted_authserv_id)
+    thank = (
+        bool(maker_email)
+        and not (forged.forged and forwarded_by is None)
+        and (
+            (maker_external and app.config.compliments.thank_makers)
+            or (not maker_external and app.config.compliments.thank_staff_makers)
+        )
+    )
+    people = [Person(p.email, p.name, p.team) for p in app.config.people]
+    exclude = [maker_email] if maker_email else []  # the forwarder may well be the receiver
+    suggestions = [asdict(s) for s in suggest(text, people, exclude=exclude)[:5]]
+    case, _ = service.register(
+        session,
+        app,
+        maker_email=maker_email,
+        maker_name=maker_name,
+        maker_external=maker_external,
+        text=text,
+        subject=subject,
+        forwarded_by=forwarded_by,
+        suggestions=suggestions,
+        thank=thank,
+        inbound_id=row.id,
+    )
+    if forged.forged:
+        cases.record(
+            session,
+            case,
+            app.clock.now(),
+            "note",
+            "mailbot",
+            f"sender authentication failed ({forged.reason}); maker not thanked",
+        )
+    if note:
+        cases.record(
+            session, case, app.clock.now(), "note", forwarded_by or "", f"note: {note[:500]}"
+        )
+    return Disposition("processed", f"compliment registered as {case.ref}", case_id=case.id)
+
+
+# -- mail on a compliment case ------------------------------------------------------------
+
+
+def case_mail(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case
+) -> Disposition:
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    parsed = parse_command(new_text(mail.text, mail.html))
+    state = service.state_of(case)
+    if not directory.is_staff(sender):
+        # the maker (or an outsider) writing back: a note for the coordinator, never a command
+        cases.record(
+            session,
+            case,
+            app.clock.now(),
+            "note",
+            sender,
+            f"mail from {sender}: {mail.subject}",
+            inbound_id=row.id,
+        )
+        return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+    if isinstance(parsed, NearMiss):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="near_miss",
+            context={"word": parsed.word, "suggestion": parsed.suggestion.value, "ref": case.ref},
+        )
+        return Disposition(
+            "processed", f"{case.ref}: asked what {parsed.word} meant", case_id=case.id
+        )
+    if isinstance(parsed, CommandError):
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_error",
+            context={
+                "verb": parsed.verb.value,
+                "message_nl": parsed.message_nl,
+                "message_en": parsed.message_en,
+                "ref": case.ref,
+            },
+        )
+        return Disposition(
+            "processed", f"{case.ref}: {parsed.verb} not understood", case_id=case.id
+        )
+    if isinstance(parsed, Command):
+        return run_command(session, app, row, mail, case, parsed)
+    if sender in state.receivers and state.stage is Stage.GIVEN:
+        reaction = new_text(mail.text, mail.html).strip() or mail.text.strip()
+        service.apply(
+            session,
+            app,
+            case,
+            compliments.Reacted(sender, reaction),
+            actor=sender,
+            inbound_id=row.id,
+        )
+        return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
+    cases.record(
+        session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
+    )
+    return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+
+
+def may(app: App, case: Case, sender: str, verb: Verb) -> bool:
+    directory = Directory(app.config)
+    if directory.is_admin(sender):
+        return True
+    if verb in COORDINATOR_VERBS:
+        return sender in service.coordinators(app)
+    if verb in PROVIDER_VERBS:
+        return sender == service.state_of(case).provider
+    return False
+
+
+def run_command(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, command: Command
+) -> Disposition:
+    sender = mail.sender_email or ""
+    language = staff_language(app, command)
+    if command.verb is Verb.STATUS:
+        return send_status(session, app, row, mail, case, language)
+    if command.verb is Verb.HELP:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="cmp_help",
+            language=language,
+            context={"ref": case.ref},
+        )
+        return Disposition("processed", f"{case.ref}: help sent", case_id=case.id)
+    if command.verb not in COORDINATOR_VERBS | PROVIDER_VERBS:
+        return _refuse(session, app, row, mail, case, command, language, "wrong_case_kind")
+    if not may(app, case, sender, command.verb):
+        return _refuse(session, app, row, mail, case, command, language, "not_allowed_compliment")
+    try:
+        event = _event(app, case, command)
+    except LookupError as missing:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="cmp_unknown_receiver",
+            language=language,
+            context={"ref": case.ref, "unknown": list(missing.args)},
+        )
+        return Disposition("processed", f"{case.ref}: unknown receiver", case_id=case.id)
+    try:
+        decision = service.apply(session, app, case, event, actor=sender, inbound_id=row.id)
+    except compliments.Refused as refused:
+        return _refuse(session, app, row, mail, case, command, language, refused.reason)
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="cmp_command_done",
+        language=language,
+        context={**service.context(app, case, decision.state), "verb": command.verb.value},
+    )
+    return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
+
+
+def _refuse(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    command: Command,
+    language: str,
+    reason: str,
+) -> Disposition:
+    state = service.state_of(case)
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="command_refused",
+        language=language,
+        context={
+            "reason": reason,
+            "verb": command.word or command.verb.value,
+            "ref": case.ref,
+            "owner": case.owner,
+            "stage": state.stage.value,
+            "provider": state.provider or "",
+            "coordinators": service.coordinators(app),
+        },
+    )
+    cases.record(
+        session,
+        case,
+        app.clock.now(),
+        "refused",
+        mail.sender_email or "",
+        f"{command.verb} refused: {reason}",
+        inbound_id=row.id,
+    )
+    return Disposition(
+        "processed", f"{case.ref}: {command.verb} refused ({reason})", case_id=case.id
+    )
+
+
+def _event(app: App, case: Case, command: Command) -> compliments.Event:
+    verb = command.verb
+    state = service.state_of(case)
+    if verb is Verb.RECEIVER:
+        receivers = resolve_receivers(app, command.receivers)
+        provider = command.provider or state.provider or default_provider(app, receivers)
+        return compliments.Assign(receivers=tuple(receivers), provider=provider)
+    if verb is Verb.PROVIDER:
+        if not command.provider:
+            raise LookupError(command.argument or "(geen adres)")
+        return compliments.Assign(receivers=state.receivers, provider=command.provider)
+    if verb is Verb.GIVEN:
+        return compliments.Given(record=command.record)
+    if verb is Verb.CAP:
+        return compliments.CapSubmitted(command.text or command.argument, command.due)
+    if verb is Verb.NO_CAP:
+        return compliments.NoCap()
+    if verb is Verb.DONE:
+        return compliments.CapDone()
+    return compliments.Close()
+
+
+def resolve_receivers(app: App, wanted: tuple[str, ...]) -> list[str]:
+    """Emails, names or team names from the directory; unknown ones raise LookupError."""
+    people = app.config.people
+    found: list[str] = []
+    unknown: list[str] = []
+    for item in wanted:
+        key = item.strip().lower()
+        if not key:
+            continue
+        by_email = [p.email for p in people if p.email == key]
+        by_name = [p.email for p in people if p.name.lower() == key]
+        by_team = [p.email for p in people if p.team and p.team.lower() == key]
+        match = by_email or by_name or by_team
+        if match:
+            found.extend(match)
+        elif "@" in key and app.config.is_organisation_address(key):
+            found.append(key)
+        else:
+            unknown.append(item.strip())
+    if unknown or not found:
+        raise LookupError(*(unknown or list(wanted)))
+    return list(dict.fromkeys(found))
+
+
+def default_provider(app: App, receivers: list[str]) -> str:
+    """The receivers' manager (the one most of them share); the coordinator when none."""
+    directory = Directory(app.config)
+    managers = [m for m in (directory.manager_of(r) for r in receivers) if m]
+    if managers:
+        return max(dict.fromkeys(managers), key=managers.count)
+    return service.coordinators(app)[0]

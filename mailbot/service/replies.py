@@ -1,0 +1,94 @@
+"""Answers to staff that both processes give: confirmations, errors, STATUS.
+
+Every automatic answer threads under the mail it answers and goes out at most
+once per inbound message (its dedup key names the message and the template).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailbot.domain.commands import Command
+from mailbot.domain.message import InboundMail
+from mailbot.service import cases, compliments, escalations
+from mailbot.service.app import App
+from mailbot.service.directory import Directory
+from mailbot.service.ingest import Disposition
+from mailbot.store.tables import Case, InboundMessage, TimelineEvent
+
+
+def staff_language(app: App, command: Command | None = None) -> str:
+    """Answer in English when the sender used an English command word."""
+    if command is not None and command.english:
+        return "en"
+    return app.config.mailbot.language
+
+
+def reply_to_sender(
+    session: Session,
+    app: App,
+    *,
+    row: InboundMessage,
+    mail: InboundMail,
+    template: str,
+    context: dict[str, Any],
+    case: Case | None = None,
+    language: str | None = None,
+    cc: list[str] | None = None,
+) -> None:
+    """An automatic answer to a staff mail, threaded under it, at most once per mail."""
+    sender = mail.sender_email or ""
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template=template,
+        language=language or app.config.mailbot.language,
+        to=[sender],
+        cc=cc or [],
+        dedup_key=f"reply:{row.id}:{template}",
+        purpose="reply",
+        context={
+            "sender": {"email": sender, "name": Directory(app.config).name_of(sender)},
+            "subject": mail.subject,
+            **context,
+        },
+        in_reply_to=mail.message_id,
+    )
+
+
+def send_status(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
+) -> Disposition:
+    """STATUS: read-only, for any staff member (a manager replying to the digest)."""
+    if case.kind == "escalation":
+        ctx = escalations.context(app, case, language=language)
+        template = "esc_status"
+    else:
+        ctx = compliments.context(app, case)
+        template = "cmp_status"
+    events = [
+        {"at": e["at"], "summary": e["summary"], "actor": e["actor"]}
+        for e in _timeline(session, case)[-10:]
+    ]
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template=template,
+        language=language,
+        context={**ctx, "timeline": events, "state": case.state, "title": case.title},
+    )
+    return Disposition("processed", f"{case.ref}: status sent", case_id=case.id)
+
+
+def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(TimelineEvent).where(TimelineEvent.case_id == case.id).order_by(TimelineEvent.id)
+    )
+    return [{"at": e.at, "summary": e.summary, "actor": e.actor} for e in rows]

@@ -1,0 +1,346 @@
+"""Compliments by mail: the whole lifecycle, and hundreds at once (kill -9 included)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from mailbot.clock import ManualClock
+from mailbot.config import Config
+from tests.scenario import Sent, Story, mail
+
+pytestmark = pytest.mark.database
+
+AMS = ZoneInfo("Europe/Amsterdam")
+PIET = "p.devries@gemeente.example"
+MARIEKE = "m.smit@gemeente.example"
+ANNA = "a.jansen@gemeente.example"
+KARIN = "kwaliteit@gemeente.example"
+MAKER = "j.degroot@klant.example"
+
+
+def at(day: int, month: int = 12, hour: int = 10) -> datetime:
+    return datetime(2026, month, day, hour, tzinfo=AMS)
+
+
+@pytest.fixture
+def story(make_config: Callable[..., Config]) -> Story:
+    story = Story(make_config(), ManualClock(at(7, hour=8)))
+    story.run()
+    return story
+
+
+def only(mails: list[Sent], to: str) -> Sent:
+    found = [m for m in mails if to in m.to]
+    assert len(found) == 1, [(m.to, m.subject) for m in mails]
+    return found[0]
+
+
+FORWARD = """Zie hieronder, leuk!
+
+Van: Mevr. J. de Groot <j.degroot@klant.example>
+Verzonden: vrijdag 4 december 2026 16:40
+Aan: Servicedesk <servicedesk@gemeente.example>
+Onderwerp: Dank voor de snelle hulp
+
+Beste mensen,
+
+Wat was ik blij met de hulp van Piet de Vries en het hele team van de Servicedesk.
+Binnen een uur werkte mijn account weer.
+
+Met vriendelijke groet,
+Mevr. J. de Groot
+"""
+
+
+def test_it_runs_a_forwarded_compliment_for_a_team_through_its_whole_life(story: Story) -> None:
+    story.drop(
+        mail(sender=PIET, subject="FW: Dank voor de snelle hulp", body=FORWARD),
+        folder="complimenten",
+    )
+    story.run(at(7))
+    out = story.new_mail()
+    thanks = only(out, MAKER)
+    assert "Dank u wel" in thanks.subject and "Geachte Mevr. J. de Groot" in thanks.text
+    notice = only(out, KARIN)
+    assert notice.subject.startswith("[CMP-2026-0001] Nieuw compliment")
+    assert "Piet de Vries" in notice.text and "zeker" in notice.text
+    assert "Servicedesk (team)" in notice.text and "ONTVANGER:" in notice.text
+
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body="ONTVANGER: Servicedesk",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    out = story.new_mail()
+    ask = only([m for m in out if "Wil je dit compliment" in m.subject], MARIEKE)
+    assert "Piet de Vries" in ask.subject and "GEGEVEN" in ask.text
+    only([m for m in out if "Uitgevoerd" in m.subject], KARIN)
+
+    story.drop(
+        mail(
+            sender=MARIEKE,
+            subject=f"Re: {ask.subject}",
+            body="GEGEVEN DOSSIER\n\nMarieke",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(9))
+    out = story.new_mail()
+    given = [m for m in out if "Een compliment voor jou" in m.subject]
+    assert len(given) == 1 and sorted(given[0].to) == sorted([PIET, MARIEKE])
+    assert "Binnen een uur werkte mijn account weer." in given[0].text
+    assert "personeelsdossier" in only([m for m in out if "Uitgevoerd" in m.subject], MARIEKE).text
+
+    story.drop(
+        mail(
+            sender=PIET,
+            subject=f"Re: {given[0].subject}",
+            body="Wat een leuke verrassing!",
+            in_reply_to=given[0].mail.message_id,
+        )
+    )
+    story.run(at(10))
+    out = story.new_mail()
+    to_maker = only(out, MAKER)
+    assert "De reactie op uw compliment" in to_maker.subject and "leuke verrassing" in to_maker.text
+    assert "Marieke Smit" in only(out, KARIN).text  # still waiting for her reaction
+
+    # Marieke never reacts: after the norm (5 working days from Wed 9 Dec = Wed 16 Dec)
+    # the CAP request goes with the reactions there are.
+    story.run(at(15, hour=9))
+    assert story.new_mail() == []
+    story.run(at(16, hour=9))
+    cap_request = only(story.new_mail(), MARIEKE)
+    assert "blijvend" in cap_request.subject and "GEEN CAP" in cap_request.text
+
+    story.drop(
+        mail(
+            sender=MARIEKE,
+            subject=f"Re: {cap_request.subject}",
+            body="Geen CAP",
+            in_reply_to=cap_request.mail.message_id,
+        )
+    )
+    story.run(at(17))
+    done = only(story.new_mail(), MARIEKE)
+    assert "afgesloten" in done.text
+    for moment in (at(18), at(5, 1), at(1, 2)):
+        story.clock.set(moment.replace(year=2027) if moment.month < 12 else moment)
+        story.run()
+    assert story.new_mail() == []
+
+
+def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(story: Story) -> None:
+    story.drop(
+        mail(
+            sender=MAKER,
+            sender_name="Mevr. J. de Groot",
+            subject="Compliment voor Anna",
+            body="Anna Jansen heeft ons contract heel goed begeleid.",
+        )
+    )
+    story.run(at(7))
+    out = story.new_mail()
+    only(out, MAKER)
+    notice = only(out, KARIN)
+    # norm for the coordinator: 2 working days (Wed 9 Dec 09:00): a reminder …
+    story.run(at(9, hour=9))
+    reminder = only(story.new_mail(), KARIN)
+    assert "Herinnering" in reminder.subject
+    # … and 2 working days later a notice to the coordinator
+    story.run(at(11, hour=9))
+    warning = only(story.new_mail(), KARIN)
+    assert "loopt achter" in warning.subject
+
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body="ONTVANGER: Anna Jansen, p.devries@gemeente.example\nGEVER: b.bakker@gemeente.example",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(11, hour=11))
+    ask = only([m for m in story.new_mail() if "Wil je" in m.subject], "b.bakker@gemeente.example")
+    story.drop(
+        mail(
+            sender="b.bakker@gemeente.example",
+            subject=f"Re: {ask.subject}",
+            body="Gegeven",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(14))
+    (given,) = [m for m in story.new_mail() if "compliment voor jou" in m.subject]
+    for who, text in ((ANNA, "Dank je wel!"), (PIET, "Leuk om te horen.")):
+        story.drop(
+            mail(
+                sender=who,
+                subject=f"Re: {given.subject}",
+                body=text,
+                in_reply_to=given.mail.message_id,
+            )
+        )
+    story.run(at(15))
+    out = story.new_mail()
+    assert len([m for m in out if MAKER in m.to]) == 2, "each reaction reaches the maker"
+    cap_request = only([m for m in out if "blijvend" in m.subject], "b.bakker@gemeente.example")
+    story.drop(
+        mail(
+            sender="b.bakker@gemeente.example",
+            subject=f"Re: {cap_request.subject}",
+            body="CAP: We maken van de contractbegeleiding een vast werkproces.\nGereed: 15 januari 2027",
+            in_reply_to=cap_request.mail.message_id,
+        )
+    )
+    story.run(at(16))
+    story.new_mail()
+    story.clock.set(datetime(2027, 1, 15, 9, tzinfo=AMS))
+    story.run()
+    check = only(story.new_mail(), "b.bakker@gemeente.example")
+    assert "uitgevoerd" in check.subject.lower() and "contractbegeleiding" in check.text
+    story.drop(
+        mail(
+            sender="b.bakker@gemeente.example",
+            subject=f"Re: {check.subject}",
+            body="UITGEVOERD",
+            in_reply_to=check.mail.message_id,
+        )
+    )
+    story.run(datetime(2027, 1, 15, 11, tzinfo=AMS))
+    assert "afgesloten" in only(story.new_mail(), "b.bakker@gemeente.example").text
+
+
+def test_it_refuses_compliment_commands_from_the_wrong_role(story: Story) -> None:
+    story.drop(mail(sender=MAKER, subject="Compliment", body="Piet de Vries was geweldig."))
+    story.run(at(7))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {notice.subject}",
+            body="ONTVANGER: Piet de Vries",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.drop(
+        mail(
+            sender=MAKER,
+            subject=f"Re: {notice.subject}",
+            body="GEGEVEN",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (refusal,) = story.new_mail()
+    assert refusal.to == [ANNA] and "complimentcoördinator" in refusal.text
+
+
+def test_it_never_thanks_a_forged_sender(make_config: Callable[..., Config]) -> None:
+    story = Story(
+        make_config(mailbot={"trusted_authserv_id": "mx.gemeente.example"}),
+        ManualClock(at(7, hour=8)),
+    )
+    story.run()
+    story.drop(
+        mail(
+            sender="ceo@bank.example",
+            subject="Compliment",
+            body="Geweldig team!",
+            extra_headers="Authentication-Results: mx.gemeente.example; dmarc=fail header.from=bank.example",
+        )
+    )
+    story.run(at(7))
+    out = story.new_mail()
+    assert [m.to for m in out] == [[KARIN]], (
+        "the coordinator hears of it; the forged maker is not thanked"
+    )
+
+
+def test_it_makes_one_case_and_one_thank_you_per_compliment_in_a_burst(story: Story) -> None:
+    for n in range(150):
+        story.drop(
+            mail(
+                sender=f"klant{n}@klant.example",
+                subject="Compliment",
+                body=f"Dank voor hulp nummer {n}.",
+            ),
+            folder="complimenten",
+        )
+    story.run(at(7))
+    out = story.new_mail()
+    thanks = Counter(m.to[0] for m in out if "Dank u wel" in m.subject)
+    assert len(thanks) == 150 and set(thanks.values()) == {1}
+    story.run(at(8))
+    assert [m for m in story.new_mail() if "Dank u wel" in m.subject] == []
+
+
+CONFIG = """
+[mailbot]
+admins = ["beheer@gemeente.example"]
+database = "sqlite:///mailbot.db"
+lease_seconds = 2
+[mailbox]
+address = "leveranciers@gemeente.example"
+path = "mailbox"
+[organisation]
+name = "Gemeente Voorbeeld"
+domains = ["gemeente.example"]
+compliment_coordinators = ["kwaliteit@gemeente.example"]
+[[people]]
+email = "kwaliteit@gemeente.example"
+name = "Karin de Wit"
+"""
+
+
+@pytest.mark.slow
+def test_it_thanks_each_maker_exactly_once_through_kill_9(tmp_path: Path) -> None:
+    config = tmp_path / "mailbot.toml"
+    config.write_text(CONFIG)
+    run = [sys.executable, "-m", "mailbot", "--config", str(config), "run", "--once"]
+    assert subprocess.run(run, capture_output=True, timeout=60).returncode == 0
+    folder = tmp_path / "mailbox" / ".complimenten" / "new"
+    for n in range(200):
+        (folder / f"c{n}.eml").write_bytes(
+            mail(sender=f"klant{n}@klant.example", subject="Compliment", body=f"Dank {n}!")
+        )
+    rng = random.Random(7)
+    for _ in range(25):
+        if not any(folder.parent.glob("*/*.eml")) and not any((folder.parent / "cur").glob("*")):
+            break
+        process = subprocess.Popen(run, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.8, 1.8))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(60)
+    assert subprocess.run(run, capture_output=True, timeout=120).returncode == 0
+    with sqlite3.connect(tmp_path / "mailbot.db") as db:
+        assert db.execute("select count(*) from cases where kind='compliment'").fetchone() == (200,)
+        thanks = db.execute(
+            "select count(*) from outbound_messages where dedup_key like '%:thanks'"
+        ).fetchone()
+        assert thanks == (200,)
+    sent = [p.read_bytes() for p in (tmp_path / "mailbox" / ".Uitgaand" / "cur").iterdir()]
+    makers = Counter(
+        line.split(b"<")[-1].split(b">")[0] if b"<" in line else line.split(b": ")[1]
+        for raw in sent
+        for line in raw.split(b"\r\n")
+        if line.startswith(b"To: ") and b"klant" in line
+    )
+    assert len(makers) == 200 and set(makers.values()) == {1}
