@@ -172,7 +172,8 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
         mail(
             sender=KARIN,
             subject=f"Re: {notice.subject}",
-            body="ONTVANGER: Anna Jansen, p.devries@gemeente.example\nGEVER: b.bakker@gemeente.example",
+            body="ONTVANGER: Anna Jansen, p.devries@gemeente.example\n"
+            "GEVER: b.bakker@gemeente.example",
             in_reply_to=notice.mail.message_id,
         )
     )
@@ -205,7 +206,8 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
         mail(
             sender="b.bakker@gemeente.example",
             subject=f"Re: {cap_request.subject}",
-            body="CAP: We maken van de contractbegeleiding een vast werkproces.\nGereed: 15 januari 2027",
+            body="CAP: We maken van de contractbegeleiding een vast werkproces.\n"
+            "Gereed: 15 januari 2027",
             in_reply_to=cap_request.mail.message_id,
         )
     )
@@ -263,7 +265,9 @@ def test_it_never_thanks_a_forged_sender(make_config: Callable[..., Config]) -> 
             sender="ceo@bank.example",
             subject="Compliment",
             body="Geweldig team!",
-            extra_headers="Authentication-Results: mx.gemeente.example; dmarc=fail header.from=bank.example",
+            extra_headers=(
+                "Authentication-Results: mx.gemeente.example; dmarc=fail header.from=bank.example"
+            ),
         )
     )
     story.run(at(7))
