@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from aiosmtpd.controller import Controller
+
+from mailbot.mail.imap import ImapMailbox
 from mailbot.mail.maildir import MaildirMailbox
 from mailbot.mail.port import Envelope
+from mailbot.mail.smtp import SmtpRelay
 from tests.mail.contract import MailboxHarness
+from tests.servers import free_port
+from tests.servers.dovecot import new_account
+from tests.servers.smtp import SmtpSink
 
 
 def maildir_harness(tmp_path: Path) -> Iterator[MailboxHarness]:
@@ -35,3 +42,27 @@ def maildir_harness(tmp_path: Path) -> Iterator[MailboxHarness]:
 
     yield MailboxHarness("maildir", mailbox, deliver, messages, delivered, is_unread)
     mailbox.close()
+
+
+def imap_harness(tmp_path: Path) -> Iterator[MailboxHarness]:
+    """A fresh account on the shared private Dovecot, sending through an aiosmtpd sink."""
+    account = new_account()  # skips (fails under CI=true) when Dovecot is missing
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    relay = SmtpRelay(controller.hostname, controller.port, security="none")
+    mailbox = ImapMailbox(account.settings(), relay, poll_interval=0.5)
+
+    def delivered() -> list[tuple[Envelope, bytes]]:
+        return [(Envelope(m.sender, m.recipients), m.data) for m in sink.messages]
+
+    def is_unread(folder: str) -> bool:
+        return not any("\\Seen" in line for line in account.flags(folder))
+
+    try:
+        yield MailboxHarness(
+            "imap", mailbox, account.append, account.messages, delivered, is_unread
+        )
+    finally:
+        mailbox.close()
+        controller.stop()

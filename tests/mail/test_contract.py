@@ -10,14 +10,26 @@ from pathlib import Path
 import pytest
 
 from mailbot.mail.parse import parse
-from mailbot.mail.port import INBOX, Envelope, MailboxError
+from mailbot.mail.port import INBOX, Envelope, Mailbox, MailboxError
 from tests.mail import backends
 from tests.mail.contract import MailboxHarness, make_mail, same_message
 
 FOLDERS = ["complimenten", "Verwerkt", "Te beoordelen", "Quarantaine", "mailbot/Archief"]
 
 
-@pytest.fixture(params=["maildir"])
+def all_keys(mailbox: Mailbox, folder: str) -> list[str]:
+    """Every key in a folder: a scan from scratch, page by page."""
+    keys: list[str] = []
+    since = None
+    while True:
+        listing = mailbox.scan(folder, since)
+        keys += listing.keys
+        since = listing.checkpoint
+        if not listing.more:
+            return keys
+
+
+@pytest.fixture(params=["maildir", pytest.param("imap", marks=pytest.mark.integration)])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailboxHarness]:
     factory = getattr(backends, f"{request.param}_harness")
     yield from factory(tmp_path)
@@ -33,7 +45,7 @@ def test_it_creates_missing_folders_and_opening_twice_is_harmless(harness: Mailb
     harness.mailbox.open(FOLDERS)
     harness.mailbox.open(FOLDERS)
     for folder in [INBOX, *FOLDERS]:
-        assert harness.mailbox.keys(folder) == []
+        assert all_keys(harness.mailbox, folder) == []
 
 
 def test_it_lists_delivered_mail_oldest_first_without_marking_it_read(
@@ -43,9 +55,9 @@ def test_it_lists_delivered_mail_oldest_first_without_marking_it_read(
     opened.deliver(INBOX, first)
     time.sleep(0.01)
     opened.deliver(INBOX, second)
-    keys = opened.mailbox.keys(INBOX)
+    keys = all_keys(opened.mailbox, INBOX)
     assert len(keys) == 2
-    assert opened.mailbox.keys(INBOX) == keys, "keys must be stable between calls"
+    assert all_keys(opened.mailbox, INBOX) == keys, "keys must be stable between calls"
     assert parse(opened.mailbox.fetch(INBOX, keys[0])).subject == "een"
     assert same_message(opened.mailbox.fetch(INBOX, keys[1]), second)
     assert opened.is_unread(INBOX)
@@ -54,15 +66,17 @@ def test_it_lists_delivered_mail_oldest_first_without_marking_it_read(
 def test_it_keeps_eight_bit_and_binary_content_byte_for_byte(opened: MailboxHarness) -> None:
     raw = make_mail("Ünïcode", body="Groetjes — Zoë\r\n\x01\x02 binair")
     opened.deliver("complimenten", raw)
-    (key,) = opened.mailbox.keys("complimenten")
+    (key,) = all_keys(opened.mailbox, "complimenten")
     assert same_message(opened.mailbox.fetch("complimenten", key), raw)
 
 
 def test_it_moves_a_message_and_moving_it_again_is_not_an_error(opened: MailboxHarness) -> None:
     opened.deliver(INBOX, make_mail("verplaats mij"))
-    (key,) = opened.mailbox.keys(INBOX)
-    opened.mailbox.move(INBOX, key, "Te beoordelen")
-    assert opened.mailbox.keys(INBOX) == []
+    (key,) = all_keys(opened.mailbox, INBOX)
+    new_key = opened.mailbox.move(INBOX, key, "Te beoordelen")
+    assert all_keys(opened.mailbox, INBOX) == []
+    if new_key is not None:
+        assert parse(opened.mailbox.fetch("Te beoordelen", new_key)).subject == "verplaats mij"
     assert [parse(m).subject for m in opened.folder_messages("Te beoordelen")] == ["verplaats mij"]
     opened.mailbox.move(INBOX, key, "Te beoordelen")
     opened.mailbox.move(INBOX, "no-such-key", "Verwerkt")
@@ -71,9 +85,9 @@ def test_it_moves_a_message_and_moving_it_again_is_not_an_error(opened: MailboxH
 
 def test_it_moves_into_nested_folders(opened: MailboxHarness) -> None:
     opened.deliver(INBOX, make_mail("genest"))
-    (key,) = opened.mailbox.keys(INBOX)
+    (key,) = all_keys(opened.mailbox, INBOX)
     opened.mailbox.move(INBOX, key, "mailbot/Archief")
-    assert len(opened.mailbox.keys("mailbot/Archief")) == 1
+    assert len(all_keys(opened.mailbox, "mailbot/Archief")) == 1
 
 
 def test_it_refuses_to_fetch_a_message_that_is_gone(opened: MailboxHarness) -> None:
@@ -122,3 +136,16 @@ def test_it_wakes_a_waiter_when_mail_arrives(opened: MailboxHarness) -> None:
     opened.deliver("complimenten", make_mail("Compliment!"))
     waiter.join(12)
     assert woke == [True]
+
+
+def test_it_lists_only_what_came_after_a_checkpoint_and_again_from_an_older_one(
+    opened: MailboxHarness,
+) -> None:
+    opened.deliver(INBOX, make_mail("eerste"))
+    first = opened.mailbox.scan(INBOX, None)
+    assert len(first.keys) == 1
+    opened.deliver(INBOX, make_mail("tweede"))
+    later = all_keys(opened.mailbox, INBOX)
+    after = opened.mailbox.scan(INBOX, first.checkpoint)
+    assert set(after.keys) <= set(later) and later[-1] in after.keys
+    assert first.keys[0] in all_keys(opened.mailbox, INBOX), "an older checkpoint lists it again"

@@ -1,0 +1,1 @@
+"""Benchmarks run by hand; each writes its section of docs/performance.md."""
