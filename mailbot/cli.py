@@ -147,6 +147,29 @@ def _open_app(config: Config, migrate: bool = True) -> Any:
         fail(f"the mailbox cannot be reached: {exc}", EXIT_UNAVAILABLE)
 
 
+def _open_app_patiently(config: Config) -> Any:
+    """The daemon does not give up when the mailbox or database is down at start:
+    it retries with back-off (5 s doubling to 5 min) until they answer."""
+    import time
+
+    from mailbot.daemon import build_app
+    from mailbot.mail.port import MailboxError
+    from mailbot.store.db import DatabaseUnavailable
+
+    delay = 5.0
+    while True:
+        try:
+            return build_app(config)
+        except (DatabaseUnavailable, MailboxError) as exc:
+            if isinstance(exc, MailboxError) and exc.permanent:
+                fail(f"the mailbox refused us: {exc}", EXIT_UNAVAILABLE)
+            logging.getLogger("mailbot").warning(
+                "cannot start yet (%s); retrying in %.0f s", exc, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 300.0)
+
+
 @app.command()
 def run(
     once: Annotated[
@@ -165,10 +188,10 @@ def run(
     from mailbot.store.db import DatabaseUnavailable
 
     config = load_config()
-    bot = _open_app(config)
     if not once:
-        Daemon(bot).run()
+        Daemon(_open_app_patiently(config)).run()
         return
+    bot = _open_app(config)
     try:
         report = run_once(bot)
     except LeaderBusy as exc:

@@ -185,6 +185,20 @@ class ImapSection(_Section):
     oauth2_token_file: str | None = None
     idle: bool = True
 
+    @model_validator(mode="after")
+    def _credentials(self) -> ImapSection:
+        given = [
+            self.password_env,
+            self.password_file,
+            self.oauth2_token_env,
+            self.oauth2_token_file,
+        ]
+        if not any(given):
+            raise ValueError(
+                "give password_env or password_file (or oauth2_token_env / oauth2_token_file)"
+            )
+        return self
+
 
 class EwsSection(_Section):
     service_endpoint: str | None = None
@@ -334,6 +348,8 @@ class Config(_Section):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         problems: list[str] = []
+        if self.mailbox.backend == "imap" and self.smtp is None:
+            problems.append('smtp: backend = "imap" sends through SMTP: add an [smtp] section')
         seen: dict[str, int] = {}
         for index, supplier in enumerate(self.suppliers):
             if supplier.id in seen:

@@ -1,3 +1,3 @@
 """Shared fixtures: real servers (tests/servers), configs and apps for service tests."""
 
-pytest_plugins = ["tests.servers.smtp", "tests.fixtures"]
+pytest_plugins = ["tests.servers.smtp", "tests.servers.dovecot", "tests.fixtures"]

@@ -166,3 +166,15 @@ def test_it_merges_a_supplier_ladder_override_with_the_default(tmp_path: Path) -
 
 def test_it_keeps_no_config_in_module_globals() -> None:
     assert not any(isinstance(v, Config) for v in vars(config_module).values())
+
+
+def test_it_asks_for_smtp_and_credentials_with_imap(tmp_path: Path) -> None:
+    imap = {"backend": "imap", "imap": {"host": "imap.example", "username": "u"}}
+    found = problems(merge(BASE_CONFIG, {"mailbox": imap}), tmp_path)
+    assert found == [
+        "mailbox.imap: give password_env or password_file (or oauth2_token_env / oauth2_token_file)"
+    ]
+    imap["imap"]["password_file"] = "secret"  # type: ignore[index]
+    (tmp_path / "secret").write_text("x")
+    found = problems(merge(BASE_CONFIG, {"mailbox": imap}), tmp_path)
+    assert found == ['smtp: backend = "imap" sends through SMTP: add an [smtp] section']
