@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import format_datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
@@ -50,13 +51,87 @@ class Sent:
         return self.mail.text
 
 
+class Outside(Protocol):
+    """The world around the mailbox: people deliver mail into it, and see what left."""
+
+    def deliver(self, folder: str, raw: bytes) -> None: ...
+
+    def sent(self) -> list[bytes]: ...
+
+    def drafts(self) -> list[bytes]: ...
+
+    def count(self, folder: str) -> int: ...
+
+
+@dataclass
+class MaildirOutside:
+    """A Maildir tree without SMTP: what "left" is the local outgoing spool."""
+
+    root: Path
+
+    def _path(self, folder: str) -> Path:
+        return self.root if folder == "INBOX" else self.root / f".{folder}"
+
+    def deliver(self, folder: str, raw: bytes) -> None:
+        path = self._path(folder) / "new"
+        path.mkdir(parents=True, exist_ok=True)
+        (path / f"story-{next(_counter)}.eml").write_bytes(raw)
+
+    def _read(self, folder: str) -> list[bytes]:
+        cur = self._path(folder) / "cur"
+        if not cur.is_dir():
+            return []
+        files = sorted(cur.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
+        return [p.read_bytes() for p in files]
+
+    def sent(self) -> list[bytes]:
+        return self._read("Uitgaand")
+
+    def drafts(self) -> list[bytes]:
+        return self._read("Drafts")
+
+    def count(self, folder: str) -> int:
+        path = self._path(folder)
+        return sum(1 for sub in ("new", "cur") for _ in (path / sub).glob("*"))
+
+
+@dataclass
+class ImapOutside:
+    """A real IMAP account (private Dovecot) and the SMTP server mailbot submits to."""
+
+    account: Any  # tests.servers.dovecot.Account
+    sink: Any  # tests.servers.smtp.SmtpSink
+
+    def deliver(self, folder: str, raw: bytes) -> None:
+        self.account.append(folder, raw)
+
+    def sent(self) -> list[bytes]:
+        return [m.data for m in self.sink.messages]
+
+    def drafts(self) -> list[bytes]:
+        return list(self.account.messages("Drafts"))
+
+    def count(self, folder: str) -> int:
+        return len(self.account.messages(folder))
+
+
 @dataclass
 class Story:
     config: Config
     clock: ManualClock
+    outside: Outside | None = None
     mailbox_factory: Callable[[Config], Mailbox] | None = None
     reports: list[CycleReport] = field(default_factory=list)
     _seen: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        if self.outside is None:
+            self.outside = MaildirOutside(Path(self.config.mailbox.path))
+
+    @property
+    def world(self) -> Outside:
+        assert self.outside is not None
+        return self.outside
 
     @property
     def root(self) -> Path:
@@ -80,23 +155,14 @@ class Story:
         return report
 
     def drop(self, raw: bytes, folder: str = "INBOX") -> None:
-        path = self.root if folder == "INBOX" else self.root / f".{folder}"
-        (path / "new").mkdir(parents=True, exist_ok=True)
-        (path / "new" / f"story-{next(_counter)}.eml").write_bytes(raw)
-
-    def _folder(self, name: str) -> list[Sent]:
-        cur = self.root / f".{name}" / "cur"
-        if not cur.is_dir():
-            return []
-        files = sorted(cur.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
-        return [Sent(parse(p.read_bytes()), p.read_bytes()) for p in files]
+        self.world.deliver(folder, raw)
 
     def outgoing(self) -> list[Sent]:
-        """Everything that ever left (the local spool of a maildir without SMTP)."""
-        return self._folder("Uitgaand")
+        """Everything that ever left, in order."""
+        return [Sent(parse(raw), raw) for raw in self.world.sent()]
 
     def drafts(self) -> list[Sent]:
-        return self._folder("Drafts")
+        return [Sent(parse(raw), raw) for raw in self.world.drafts()]
 
     def new_mail(self) -> list[Sent]:
         """Outgoing mail since the last call."""
@@ -105,8 +171,7 @@ class Story:
         return fresh
 
     def folder_count(self, name: str) -> int:
-        path = self.root if name == "INBOX" else self.root / f".{name}"
-        return sum(1 for sub in ("new", "cur") for _ in (path / sub).glob("*"))
+        return self.world.count(name)
 
 
 def mail(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
-from tests.scenario import Sent, Story, gmail_nl_reply, mail, outlook_nl_reply
+from tests.scenario import ImapOutside, Sent, Story, gmail_nl_reply, mail, outlook_nl_reply
 
 pytestmark = pytest.mark.database
 
@@ -27,10 +28,33 @@ def at(day: int, month: int, year: int = 2026, hour: int = 10, minute: int = 0) 
     return datetime(year, month, day, hour, minute, tzinfo=AMS)
 
 
-@pytest.fixture
-def story(make_config: Callable[..., Config]) -> Story:
+@pytest.fixture(params=["maildir", pytest.param("imap", marks=pytest.mark.integration)])
+def story(
+    request: pytest.FixtureRequest, make_config: Callable[..., Config], tmp_path: Path
+) -> Story:
+    """The same story on the embedded Maildir and on a real IMAP server (Dovecot + SMTP)."""
     clock = ManualClock(at(7, 12, hour=8))
-    story = Story(make_config(), clock)
+    if request.param == "maildir":
+        story = Story(make_config(), clock)
+    else:
+        account = request.getfixturevalue("dovecot")
+        smtp = request.getfixturevalue("smtp_server")
+        (tmp_path / "imap.secret").write_text(account.password)
+        config = make_config(
+            mailbox={
+                "backend": "imap",
+                "imap": {
+                    "host": account.host,
+                    "port": account.port,
+                    "security": "none",
+                    "username": account.user,
+                    "password_file": "imap.secret",
+                    "idle": False,
+                },
+            },
+            smtp={"host": smtp.host, "port": smtp.port, "security": "none"},
+        )
+        story = Story(config, clock, outside=ImapOutside(account, smtp.sink))
     story.run()  # first start on an empty mailbox
     return story
 
