@@ -40,6 +40,7 @@ from mailbot.service.app import App
 from mailbot.service.cycle import CycleReport, Step, run_cycle
 from mailbot.service.deadlines import fire_due, next_due
 from mailbot.service.drafts import notice_sent_drafts
+from mailbot.service.triage import send_triage_notice
 from mailbot.service.lease import LeaderBusy, Lease
 from mailbot.service.router import process
 from mailbot.store.db import Database, DatabaseUnavailable
@@ -120,7 +121,7 @@ def make_lease(app: App) -> Lease:
 def cycle_steps() -> dict[str, Step]:
     """The steps between ingest and flush, in order: a draft the owner sent
     counts before a deadline can fire; due deadlines then act."""
-    return {"drafts": notice_sent_drafts, "deadlines": fire_due}
+    return {"drafts": notice_sent_drafts, "deadlines": fire_due, "triage": send_triage_notice}
 
 
 def run_once(app: App) -> CycleReport:

@@ -98,8 +98,10 @@ def test_it_never_answers_an_outsider_who_tries_to_open_a_case_but_tells_the_adm
 ) -> None:
     story.drop(mail(sender="boos@klant.example", subject="Escalatie acme: slecht", body="!"))
     story.run(at(7))
-    (notice,) = story.new_mail()
+    notice, daily = story.new_mail()
     assert notice.to == [ADMIN] and "boos@klant.example" in notice.subject
+    assert daily.to == [ADMIN] and "Te beoordelen: 1 bericht" in daily.subject
+    assert "Escalatie acme: slecht" in daily.text
     assert story.folder_count("Te beoordelen") == 1
 
 
@@ -231,7 +233,9 @@ def test_it_sends_a_stranger_who_copies_a_case_tag_to_triage(story: Story) -> No
         )
     )
     story.run(at(8))
-    assert story.new_mail() == []
+    (daily,) = story.new_mail()
+    assert daily.to == [ADMIN] and "spam@elders.example" in daily.text, "only the daily notice"
+    assert daily.mail.attachments == (), "an outsider's mail is quoted, never attached"
     assert story.folder_count("Te beoordelen") == 1
     assert story.folder_count("Verwerkt") == 1
 
@@ -414,3 +418,23 @@ def test_it_forwards_supplier_attachments_to_the_owner(story: Story) -> None:
     assert [(a.filename, a.content) for a in forward.mail.attachments] == [
         ("plan.pdf", b"%PDF-1.4 plan")
     ]
+
+
+def test_it_batches_triage_notices_at_most_once_a_day(story: Story) -> None:
+    for n in range(3):
+        story.drop(mail(sender=f"iemand{n}@elders.example", subject=f"Vraag {n}", body="Hallo?"))
+    story.run(at(7, hour=7))
+    assert story.new_mail() == [], "before 09:00 nothing goes out"
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    assert "3 berichten" in daily.subject
+    story.drop(mail(sender="nog@elders.example", subject="Vraag 4", body="?"))
+    story.drop(mail(sender=PIET, subject="Losse vraag", body="Weet iemand hoe dit werkt?"))
+    story.run(at(7, hour=15))
+    assert story.new_mail() == [], "one notice a day"
+    story.run(at(8, hour=9))
+    (next_day,) = story.new_mail()
+    assert "2 berichten" in next_day.subject and "Vraag 4" in next_day.text
+    assert [a.filename for a in next_day.mail.attachments] == [
+        f"bericht-{n}.eml" for n in [int(next_day.text.split("#")[2].split(" ")[0])]
+    ], "a colleague's mail is attached, an outsider's is not"
