@@ -343,6 +343,102 @@ def case_show(
         typer.echo(f"    {local(event['at'])}  {event['actor']:<28} {event['summary']}")
 
 
+@case_app.command("export")
+def case_export(
+    case_ref: Annotated[str, typer.Argument(metavar="ID", help="e.g. ESC-2026-0007")],
+    to: Annotated[
+        Path, typer.Option("--to", help="Folder to write into (a subfolder per case).")
+    ] = Path(),
+) -> None:
+    """Write a case's whole correspondence (.eml files) and a readable timeline, for the archive."""
+    from mailbot.service.export import export_case
+
+    config = load_config()
+    bot = _open_app(config)
+    folder = export_case(bot, case_ref.upper(), to)
+    if folder is None:
+        fail(f"no case {case_ref}", EXIT_ERROR)
+    count = len(list(folder.glob("*.eml")))
+    typer.echo(f"{folder}: {count} mail(s), timeline.html, case.json")
+
+
+@case_app.command("handover")
+def case_handover(
+    case_ref: Annotated[str, typer.Argument(metavar="ID", help="e.g. ESC-2026-0007")],
+    email: Annotated[str, typer.Argument(help="The new owner (must be in the directory).")],
+) -> None:
+    """Hand a case to another owner (both are told by mail)."""
+    from sqlalchemy import select
+
+    from mailbot.service.directory import Directory
+    from mailbot.service.escalation_mail import change_owner
+    from mailbot.service.outbox import flush
+    from mailbot.store.tables import Case
+
+    config = load_config()
+    bot = _open_app(config)
+    email = email.strip().lower()
+    if not Directory(config).is_staff(email):
+        fail(f"{email} is not in the directory ([[people]] or the directory CSV)", EXIT_ERROR)
+    with bot.db.session() as session:
+        case = session.scalar(select(Case).where(Case.ref == case_ref.upper()))
+        if case is None:
+            fail(f"no case {case_ref}", EXIT_ERROR)
+        if case.closed_at is not None:
+            fail(f"{case.ref} is closed", EXIT_ERROR)
+        change_owner(session, bot, case, email, actor="admin (command line)", inbound_id=None)
+    flush(bot)
+    typer.echo(f"{case_ref.upper()}: handed over to {email}")
+
+
+@app.command("import")
+def import_existing(
+    folder: Annotated[
+        str | None,
+        typer.Option("--folder", help="Only this folder (default: all watched folders)."),
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only mail dated on or after YYYY-MM-DD.")
+    ] = None,
+) -> None:
+    """Process the mail that was already in the mailbox at first start (it was left alone)."""
+    from datetime import date
+
+    from mailbot.daemon import run_once
+    from mailbot.service.importing import queue_existing
+    from mailbot.service.lease import LeaderBusy
+
+    config = load_config()
+    try:
+        since_day = date.fromisoformat(since) if since else None
+    except ValueError:
+        fail(f"--since {since!r}: use YYYY-MM-DD", EXIT_CONFIG)
+    bot = _open_app(config)
+    with bot.db.session() as session:
+        from sqlalchemy import func, select
+
+        from mailbot.store.tables import InboundMessage
+
+        total = (
+            session.scalar(select(func.count()).where(InboundMessage.status == "preexisting")) or 0
+        )
+    if total == 0:
+        typer.echo("nothing to import: no mail was left in place at first start")
+        return
+    with typer.progressbar(length=total, label="fetching", file=sys.stderr) as bar:
+        summary = queue_existing(bot, folder=folder, since=since_day, progress=bar.update)
+    typer.echo(f"processing {summary.queued} message(s)…")
+    try:
+        report = run_once(bot)
+    except LeaderBusy as exc:
+        fail(f"{exc}; the messages are queued and the running daemon processes them", EXIT_BUSY)
+    typer.echo(
+        f"imported {report.ingest.applied} of {summary.found} "
+        f"({summary.too_old} older than --since left in place, {summary.gone} gone); "
+        f"{report.ingest.quarantined} quarantined; {report.flush.sent} mail(s) sent"
+    )
+
+
 @quarantine_app.command("list")
 def quarantine_list() -> None:
     """Messages in quarantine, with the error that put them there."""

@@ -424,7 +424,7 @@ def change_owner(
         inbound_id=inbound_id,
     )
     number = f"{case.ref}:handover:{inbound_id or now.isoformat()}"
-    template = "handover" if case.kind == "escalation" else "cmp_handover"
+    template = "handover"
     ctx: dict[str, Any] = {
         "ref": case.ref,
         "title": case.title,

@@ -93,7 +93,8 @@ def enqueue(
     )
     session.add(row)
     session.flush()
-    if held_for and case_id is not None:
+    if held_for and case_id is not None and purpose != "pilot":
+        _tell_owner_of_hold(session, app, row, case_id, held_for)
         session.add(
             TimelineEvent(
                 case_id=case_id,
@@ -106,6 +107,41 @@ def enqueue(
             )
         )
     return row
+
+
+def _tell_owner_of_hold(
+    session: Session, app: App, row: OutboundMessage, case_id: int, held_for: list[str]
+) -> None:
+    """Pilot mode: the owner hears that a mail was kept as a draft, and why."""
+    from mailbot.store.tables import Case  # the outbox knows cases only for this notice
+
+    case = session.get(Case, case_id)
+    if case is None or not case.owner:
+        return
+    rendered = app.renderer.render(
+        "pilot_hold",
+        app.config.mailbot.language,
+        ref=case.ref,
+        title=case.title,
+        held_subject=row.subject,
+        held_for=held_for,
+        allowed=list(app.config.mailbot.allowed_recipients or ()),
+    )
+    enqueue(
+        session,
+        app,
+        dedup_key=f"pilot:{row.id}",
+        purpose="pilot",
+        case_id=case_id,
+        mail=OutgoingMail(
+            to=(Address(case.owner),),
+            subject=f"[{case.ref}] {rendered.subject}",
+            text=rendered.text,
+            html=rendered.html,
+            case_ref=case.ref,
+            from_name="mailbot",
+        ),
+    )
 
 
 def notify_admins(
