@@ -1,4 +1,4 @@
-"""Adoption (issue 12): a safe first start, import, pilot mode, hand-over and export, via CLI and mail."""
+"""Adoption (issue 12): a safe first start, import, pilot mode, hand-over, export."""
 
 from __future__ import annotations
 
