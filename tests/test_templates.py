@@ -3,7 +3,10 @@
 The sample contexts below mirror what the service code hands to the renderer
 (`escalations.context()` plus each caller's extras: `notify()`, `step_letter()`,
 `_send_letter()`, `escalation_mail.reply_to_sender()`, `forward_to_owner()`,
-`change_owner()`, `outbox.notify_admins()` from ingest, outbox and deadlines).
+`change_owner()`, `outbox.notify_admins()` from ingest, outbox, deadlines and
+the router; for compliments `compliments.context()` plus `send()`,
+`_reaction_mails()`, `compliment_mail.run_command()`/`_refuse()` and
+`replies.reply_to_sender()`/`send_status()`).
 StrictUndefined turns a missing variable into a failure here instead of an
 empty spot in a letter to a supplier's director. Several templates get more
 than one sample, so that every branch (policy, verb, reason, kind) renders.
@@ -17,14 +20,17 @@ from __future__ import annotations
 import html as html_lib
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
 import pytest
 
-from mailbot.domain.commands import Verb
+from mailbot.domain.commands import Command, Verb, parse_command, parse_date
+from mailbot.domain.compliments import ACTOR, Norms, Stage
 from mailbot.domain.ladder import STEP_NAMES_EN, STEP_NAMES_NL, Parties, step_recipients
+from mailbot.domain.suggest import LIKELY, POSSIBLE, SURE, Suggestion
 from mailbot.render import RenderedMail, Renderer
 from mailbot.resources import templates_dir
 
@@ -84,6 +90,20 @@ REALISTIC = {
     ),
     "free": "nieuwe prestatienorm 98%, vergoeding 10% lager",
     "error": "SMTPRecipientsRefused: 550 5.1.1 mailbox unavailable",
+    # compliments: the maker's display name and words, a receiver's reaction, a CAP
+    "maker": "Mevr. J. de Groot",
+    "compliment": (
+        "Beste mensen,\n\nGisteren kon ik niet meer inloggen op Mijn Gemeente.\n"
+        "Piet de Vries van de servicedesk bleef geduldig aan de lijn tot alles weer werkte.\n\n"
+        "Hartelijke groet,\nJ. de Groot"
+    ),
+    "compliment_subject": "Compliment voor de servicedesk",
+    "reaction": "Wat leuk om te lezen! Ik help graag.\nFijn dat het weer werkt.",
+    "cap": (
+        "We bespreken in het teamoverleg hoe Piet dit aanpakte.\n"
+        "Zijn stappenplan voor inlogproblemen komt in de kennisbank."
+    ),
+    "typed": "Piet de Vris",  # a receiver the coordinator typed that is not in the directory
 }
 USER_TEXT = 'Back-ups <script>alert("x")</script> & herstel > 3 dagen'
 HOSTILE = dict.fromkeys(REALISTIC, USER_TEXT)
@@ -513,6 +533,33 @@ def _command_refused(lang: str, t: dict[str, str]) -> Samples:
         ),
         ("wrong-kind", refused(lang, t, "wrong_case_kind", "GEGEVEN")),
         ("bad-days", refused(lang, t, "bad_days", "VERLENG")),
+        *_compliment_refusals(lang, t),
+    ]
+
+
+def _compliment_refusals(lang: str, t: dict[str, str]) -> Samples:
+    who = {"coordinator": COORDINATOR, "provider": PROVIDER}
+    cases = [  # (reason, verb, stage the compliment is in, who tried)
+        ("not_allowed_compliment", Verb.RECEIVER, "registered", "provider"),
+        ("not_allowed_compliment", Verb.CLOSE, "given", "provider"),
+        ("not_allowed_compliment", Verb.GIVEN, "assigned", "coordinator"),
+        ("not_allowed_compliment", Verb.NO_CAP, "registered", "coordinator"),  # no provider yet
+        ("already_given", Verb.RECEIVER, "given", "coordinator"),
+        ("no_receivers", Verb.PROVIDER, "registered", "coordinator"),
+        ("not_assigned", Verb.GIVEN, "registered", "provider"),
+        ("no_cap_expected", Verb.CAP, "cap", "provider"),
+        ("no_cap_expected", Verb.NO_CAP, "given", "provider"),
+        ("no_cap", Verb.DONE, "reacted", "provider"),
+        ("empty_cap", Verb.CAP, "reacted", "provider"),
+        ("closed", Verb.CLOSE, "closed", "coordinator"),
+        ("wrong_case_kind", Verb.ACCEPT, "given", "provider"),
+    ]
+    return [
+        (
+            f"cmp-{reason}-{verb.name.lower()}-{stage}",
+            cmp_refused(lang, t, reason, verb, stage, who[actor]),
+        )
+        for reason, verb, stage, actor in cases
     ]
 
 
@@ -606,6 +653,363 @@ def _delivery_failed(lang: str, t: dict[str, str]) -> Samples:
     return [("failed", ctx)]
 
 
+@sample("triage_notice")
+def _triage_notice(lang: str, t: dict[str, str]) -> Samples:
+    """`triage.send_triage_notice()`: the day's unclaimed mail, at most 50 listed."""
+    outside = {
+        "id": 140,
+        "from": FROM["email"],
+        "subject": t["subject"],
+        "date": datetime(2026, 12, 3, 14, 12, tzinfo=UTC),
+        "why": "matched no case and is no command",
+        "excerpt": t["reply"],
+        "inside": False,
+    }
+    inside = {
+        "id": 141,
+        "from": COLLEAGUE["email"],
+        "subject": "",
+        "date": datetime(2026, 12, 3, 15, 40, tzinfo=UTC),
+        "why": "list mail that matched no case",
+        "excerpt": "",
+        "inside": True,
+    }
+    folder = {"folder": "Te beoordelen"}
+    return [
+        ("one", {"items": [outside], "more": 0} | folder),
+        ("two", {"items": [outside, inside], "more": 0} | folder),
+        ("more", {"items": [outside, inside], "more": 12} | folder),
+    ]
+
+
+@sample("pilot_hold")
+def _pilot_hold(lang: str, t: dict[str, str]) -> Samples:
+    """`outbox._tell_owner_of_hold()`: pilot mode kept a mail as a draft."""
+    ctx = {
+        "ref": REF,
+        "title": t["shortfall"],
+        "held_subject": f"[{REF}] {t['subject']}",
+        "held_for": [SUPPLIER["counterpart"], "manager@acme.example"],
+    }
+    return [
+        ("allowed", ctx | {"allowed": [OWNER["email"], MANAGER["email"]]}),
+        ("nobody", ctx | {"allowed": []}),
+    ]
+
+
+# -- compliments ------------------------------------------------------------------------------
+
+CMP_REF = "CMP-2026-0003"
+# `compliments.context()` turns each address into a directory person: email, name, team
+PIET = {"email": "p.devries@gemeente.example", "name": "Piet de Vries", "team": "Servicedesk"}
+SANNE = {"email": "s.bos@gemeente.example", "name": "Sanne Bos", "team": "Servicedesk"}
+AHMED = {"email": "a.elamrani@gemeente.example", "name": "Ahmed El Amrani", "team": "Servicedesk"}
+PROVIDER = {"email": "m.smit@gemeente.example", "name": "Marieke Smit", "team": "Servicedesk"}
+COORDINATOR = {"email": "kwaliteit@gemeente.example", "name": "Karin de Wit", "team": "Kwaliteit"}
+FORWARDER = {"email": OWNER["email"], "name": OWNER["name"], "team": "Inkoop"}
+STAGES = [stage.value for stage in Stage]
+NORMS = Norms()
+CAP_DUE = date(2027, 3, 1)
+STARTED = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+
+
+def maker(t: dict[str, str], kind: str = "external") -> Context:
+    """The maker as `context()` gives it: `name` falls back to the address, then to ""."""
+    return {
+        "external": {"email": "j.degroot@klant.example", "name": t["maker"], "external": True},
+        "nameless": {  # no display name: the address stands in for it
+            "email": "j.degroot@klant.example",
+            "name": "j.degroot@klant.example",
+            "external": True,
+        },
+        "internal": {"email": OWNER["email"], "name": OWNER["name"], "external": False},
+        "anonymous": {"email": None, "name": "", "external": False},  # e.g. a phone note
+    }[kind]
+
+
+def suggestion(receiver: str, label: str, confidence: str, why: str, team: bool = False) -> Context:
+    """One of `compliment_mail.intake()`'s suggestions (`asdict(Suggestion)`)."""
+    return asdict(Suggestion(receiver, label, confidence, f"{why} in the text", team))
+
+
+SUGGESTIONS = [
+    suggestion(PIET["email"], PIET["name"], SURE, "full name"),
+    suggestion("Servicedesk", "Servicedesk", SURE, "team name", team=True),
+    suggestion(SANNE["email"], SANNE["name"], LIKELY, "last name"),
+    suggestion(AHMED["email"], AHMED["name"], POSSIBLE, "first name"),
+]
+
+
+def cmp_context(
+    t: dict[str, str],
+    stage: str,
+    *,
+    receivers: list[Context] | None = None,
+    reacted: int | None = None,
+    who: str = "external",
+    forwarded: bool = False,
+    suggestions: list[Context] | None = None,
+    record: bool = False,
+    cap: bool | None = None,
+    cap_due: bool = True,
+    assigned: bool = True,
+) -> Context:
+    """What `compliments.context()` returns for a compliment in `stage`.
+
+    `reacted`: how many receivers have reacted (all of them from `reacted` on);
+    `cap`: whether a CAP was recorded (from `cap` on, unless closed with GEEN CAP);
+    `assigned=False`: closed (SLUITEN) before anyone was chosen.
+    """
+    order = STAGES.index(stage)
+    assigned = assigned and order > 0
+    people = ([PIET] if receivers is None else receivers) if assigned else []
+    if reacted is None:
+        reacted = len(people) if order >= STAGES.index("reacted") else 0
+    with_cap = order >= STAGES.index("cap") if cap is None else cap
+    reached = {s: datetime(2026, 11, 2 + 2 * n, 9, 30, tzinfo=UTC) for n, s in enumerate(STAGES)}
+    return {
+        "ref": CMP_REF,
+        "title": t["compliment_subject"],
+        "stage": stage,
+        "compliment_text": t["compliment"],
+        "compliment_subject": t["compliment_subject"],
+        "maker": maker(t, who),
+        "forwarded_by": dict(FORWARDER) if forwarded else None,
+        "suggestions": SUGGESTIONS if suggestions is None else suggestions,
+        "receivers": [dict(p) for p in people],
+        "waiting_for": [dict(p) for p in people[reacted:]],
+        "provider": dict(PROVIDER) if assigned else None,
+        "record": record,
+        "reactions": [{"receiver": dict(p), "text": t["reaction"]} for p in people[:reacted]],
+        "cap": t["cap"] if with_cap else None,
+        "cap_due": CAP_DUE if with_cap and cap_due else None,
+        "opened_at": STARTED,
+        "reached": {s: reached[s] for s in STAGES[: order + 1]},
+        "norms": {s.value: NORMS.of(s) for s in Stage if NORMS.of(s)},
+        "cap_days": NORMS.cap_days,
+        "thanked": who == "external",
+        "reaction_to_maker": who == "external",
+        "coordinators": [dict(COORDINATOR)],
+    }
+
+
+def cmp_mail(t: dict[str, str], to_role: str, stage: str, **state: Any) -> Context:
+    """`compliments.send()`: the context plus the effect's context and the roles."""
+    norm_stage = state.pop("norm_stage", None)
+    ctx = cmp_context(t, stage, **state)
+    if norm_stage:  # cmp_reminder, cmp_norm_notice
+        ctx["stage"] = norm_stage
+    ctx["to_role"] = to_role
+    ctx["actor_role"] = ACTOR.get(Stage(norm_stage)) if norm_stage else None
+    return ctx
+
+
+def reaction(t: dict[str, str], stage: str, receiver: Context = PIET, **state: Any) -> Context:
+    """`compliments._reaction_mails()`: no roles, but the receiver and the reaction."""
+    ctx = cmp_context(t, stage, **state)
+    return ctx | {
+        "receiver": receiver["email"],
+        "reaction": t["reaction"],
+        "receiver_name": receiver["name"],
+    }
+
+
+def cmp_sender(person: Context, t: dict[str, str]) -> Context:
+    """What `replies.reply_to_sender()` adds: the staff member who wrote, and their subject."""
+    return {
+        "sender": {"email": person["email"], "name": person["name"]},
+        "subject": f"RE: [{CMP_REF}] {t['compliment_subject']}",
+    }
+
+
+def cmp_done(t: dict[str, str], verb: str, stage: str, actor: Context, **state: Any) -> Context:
+    """`compliment_mail.run_command()`: the state after the command, and the Dutch verb."""
+    return {**cmp_sender(actor, t), **cmp_context(t, stage, **state), "verb": verb}
+
+
+def cmp_refused(
+    lang: str, t: dict[str, str], reason: str, verb: Verb, stage: str, actor: Context = PROVIDER
+) -> Context:
+    """`compliment_mail._refuse()`: the word as typed (English makes the answer English)."""
+    return {
+        **cmp_sender(actor, t),
+        "reason": reason,
+        "verb": verb.english if lang == "en" else verb.value,
+        "ref": CMP_REF,
+        "owner": COORDINATOR["email"],
+        "stage": stage,
+        "provider": PROVIDER["email"] if STAGES.index(stage) > 0 else "",
+        "coordinators": [COORDINATOR["email"]],
+    }
+
+
+TWO = [PIET, SANNE]
+TEAM = [PIET, SANNE, AHMED]
+
+
+@sample("cmp_thanks")
+def _cmp_thanks(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        (who, cmp_mail(t, "maker", "registered", who=who))
+        for who in ("external", "nameless", "internal")
+    ]
+
+
+@sample("cmp_registered")
+def _cmp_registered(lang: str, t: dict[str, str]) -> Samples:
+    def registered(**state: Any) -> Context:
+        return cmp_mail(t, "coordinator", "registered", **state)
+
+    return [
+        ("all-confidences", registered()),
+        ("sure-forwarded", registered(forwarded=True, suggestions=SUGGESTIONS[:2])),
+        ("likely", registered(suggestions=SUGGESTIONS[2:3])),
+        ("possible-nameless", registered(who="nameless", suggestions=SUGGESTIONS[3:])),
+        ("none-internal", registered(who="internal", suggestions=[])),
+        ("none-anonymous", registered(who="anonymous", suggestions=[])),
+    ]
+
+
+@sample("cmp_assigned")
+def _cmp_assigned(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("one", cmp_mail(t, "provider", "assigned")),
+        ("two", cmp_mail(t, "provider", "assigned", receivers=TWO)),
+        ("team-internal", cmp_mail(t, "provider", "assigned", receivers=TEAM, who="internal")),
+        ("anonymous", cmp_mail(t, "provider", "assigned", who="anonymous")),
+    ]
+
+
+@sample("cmp_given")
+def _cmp_given(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("one-external", cmp_mail(t, "receivers", "given")),
+        ("two-external", cmp_mail(t, "receivers", "given", receivers=TWO, record=True)),
+        ("one-internal", cmp_mail(t, "receivers", "given", who="internal")),
+        ("two-anonymous", cmp_mail(t, "receivers", "given", receivers=TWO, who="anonymous")),
+        # a team compliment whose provider (the manager) is in the team: no "told you already"
+        ("two-with-provider", cmp_mail(t, "receivers", "given", receivers=[PIET, PROVIDER])),
+    ]
+
+
+@sample("cmp_reaction_maker")
+def _cmp_reaction_maker(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("last", reaction(t, "reacted")),
+        (
+            "first-of-two-nameless",
+            reaction(t, "given", SANNE, receivers=TWO, reacted=1, who="nameless"),
+        ),
+    ]
+
+
+@sample("cmp_reaction_coordinator")
+def _cmp_reaction_coordinator(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("last-external", reaction(t, "reacted")),
+        ("first-of-three", reaction(t, "given", receivers=TEAM, reacted=1)),
+        ("last-internal", reaction(t, "reacted", SANNE, receivers=TWO, who="internal")),
+    ]
+
+
+@sample("cmp_cap_request")
+def _cmp_cap_request(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("one", cmp_mail(t, "provider", "reacted")),
+        ("two-one-reacted", cmp_mail(t, "provider", "reacted", receivers=TWO, reacted=1)),
+    ]
+
+
+@sample("cmp_cap_check")
+def _cmp_cap_check(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("due", cmp_mail(t, "provider", "cap")),
+        ("no-due", cmp_mail(t, "provider", "cap", cap_due=False)),
+    ]
+
+
+@sample("cmp_reminder")
+def _cmp_reminder(lang: str, t: dict[str, str]) -> Samples:
+    result = []
+    for norm_stage in ("registered", "assigned", "given", "reacted"):
+        role = ACTOR[Stage(norm_stage)]
+        result.append((norm_stage, cmp_mail(t, role, norm_stage, norm_stage=norm_stage)))
+    result.append(
+        ("given-two", cmp_mail(t, "receivers", "given", norm_stage="given", receivers=TWO))
+    )
+    return result
+
+
+@sample("cmp_norm_notice")
+def _cmp_norm_notice(lang: str, t: dict[str, str]) -> Samples:
+    result = [
+        (norm_stage, cmp_mail(t, "coordinator", norm_stage, norm_stage=norm_stage))
+        for norm_stage in ("registered", "assigned", "given", "reacted")
+    ]
+    late = cmp_mail(t, "coordinator", "given", norm_stage="given", receivers=TEAM, reacted=1)
+    return [*result, ("given-one-of-three", late)]
+
+
+@sample("cmp_command_done")
+def _cmp_command_done(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("receiver", cmp_done(t, "ONTVANGER", "assigned", COORDINATOR)),
+        ("receiver-team", cmp_done(t, "ONTVANGER", "assigned", COORDINATOR, receivers=TEAM)),
+        ("provider", cmp_done(t, "GEVER", "assigned", COORDINATOR, receivers=TWO)),
+        ("given", cmp_done(t, "GEGEVEN", "given", PROVIDER)),
+        ("given-record-two", cmp_done(t, "GEGEVEN", "given", PROVIDER, receivers=TWO, record=True)),
+        ("cap", cmp_done(t, "CAP", "cap", PROVIDER)),
+        ("no-cap", cmp_done(t, "GEEN CAP", "closed", PROVIDER, cap=False)),
+        ("done", cmp_done(t, "UITGEVOERD", "closed", PROVIDER)),
+        ("close-unassigned", cmp_done(t, "SLUITEN", "closed", COORDINATOR, assigned=False)),
+    ]
+
+
+@sample("cmp_help")
+def _cmp_help(lang: str, t: dict[str, str]) -> Samples:
+    return [("help", cmp_sender(PROVIDER, t) | {"ref": CMP_REF})]
+
+
+@sample("cmp_status")
+def _cmp_status(lang: str, t: dict[str, str]) -> Samples:
+    """`replies.send_status()` for a compliment (any staff member may ask)."""
+    timeline = [
+        {"at": STARTED, "summary": "compliment from j.degroot@klant.example", "actor": "mailbot"},
+        {"at": STARTED, "summary": "compliment registered", "actor": "mailbot"},
+    ]
+
+    def status_of(stage: str, **state: Any) -> Context:
+        ctx = cmp_context(t, stage, **state)
+        return cmp_sender(MANAGER, t) | ctx | {"timeline": timeline, "state": stage}
+
+    return [
+        *[(stage, status_of(stage)) for stage in STAGES],
+        ("given-one-of-two", status_of("given", receivers=TWO, reacted=1, who="internal")),
+        ("cap-without-due", status_of("cap", cap_due=False)),
+        ("closed-no-cap", status_of("closed", cap=False, who="anonymous")),
+        ("closed-unassigned", status_of("closed", assigned=False, cap=False)),
+    ]
+
+
+@sample("cmp_unknown_receiver")
+def _cmp_unknown_receiver(lang: str, t: dict[str, str]) -> Samples:
+    ctx = cmp_sender(COORDINATOR, t) | {"ref": CMP_REF}
+    return [
+        ("one", ctx | {"unknown": [t["typed"]]}),
+        ("two", ctx | {"unknown": [t["typed"], "Helpdesk"]}),
+    ]
+
+
+@sample("admin_spoof")
+def _admin_spoof(lang: str, t: dict[str, str]) -> Samples:
+    """`router._spoofed()` through `outbox.notify_admins()`; a mail may have no subject."""
+    base = {"sender": COORDINATOR["email"], "reason": "dmarc=fail", "inbound_id": 93}
+    return [
+        ("subject", base | {"subject": "RE: " + t["compliment_subject"]}),
+        ("no-subject", base | {"subject": "", "reason": "spf=fail"}),
+    ]
+
+
 # -- rendering ------------------------------------------------------------------------------
 
 
@@ -664,7 +1068,12 @@ QUIET = (
     "command_error",
     "esc_outcome_request",
     "esc_step_sent",
+    "cmp_help",
+    "cmp_command_done",
+    "cmp_cap_request",
 )
+COMPLIMENT_MAILS = [n for n in NAMES if n.startswith("cmp_")]
+TO_MAKER = ("cmp_thanks", "cmp_reaction_maker")  # may go to a customer: formal `u`
 _DUTCH = "de het een van stap je jij wij uw niet hallo geachte termijn leverancier bericht zaak"
 DUTCH_WORDS = frozenset([*_DUTCH.split(), "antwoord", "gedeelde"])
 LEAKS = ("{{", "}}", "{%", "%}", "{#", "None", "Undefined", "[]", "{}", "()", "[ ]", "''", '""')
@@ -784,7 +1193,7 @@ def test_it_tells_readers_the_command_words_of_their_language(name: str, languag
     other = "en" if language == "nl" else "nl"
     words = {"nl": {v.value for v in Verb}, "en": {v.english for v in Verb}}
     foreign = words[other] - words[language]
-    if name == "esc_help":  # says on purpose that the other language's words work too
+    if name in ("esc_help", "cmp_help"):  # say on purpose that the other words work too
         return
     for label, mail in rendered(name, language):
         found = {w for w in foreign if re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", mail.text)}
@@ -823,3 +1232,124 @@ def test_it_writes_deadlines_in_words() -> None:
     for language, words in DEADLINE_WORDS.items():
         (_, mail), *_ = rendered("esc_deadline_reminder", language)
         assert words in mail.subject and words in mail.text
+
+
+# -- compliments ----------------------------------------------------------------------------
+
+
+def paragraphs(text: str) -> list[str]:
+    """The body's paragraphs, without the footer."""
+    return [p for p in body_of(text).split("\n\n") if p.strip()]
+
+
+@pytest.mark.parametrize("name", COMPLIMENT_MAILS)
+@both
+def test_it_keeps_compliment_paragraphs_apart(name: str, language: str) -> None:
+    """A sentence after an `{% endif %}` must not be glued to the paragraph before it:
+    only list items, quotes and `Label: value` lines may follow a paragraph's first line."""
+    follow = re.compile(r"^(?:- |>|[\w()' -]+: )")
+    for label, mail in rendered(name, language):
+        glued = re.search(r"[a-z][A-Z][a-z]+:", mail.text)  # "GrootStand:": "\n" eaten
+        assert not glued, (label, "glued lines", glued and glued.group())
+        for paragraph in paragraphs(mail.text):
+            first, *rest = paragraph.splitlines()
+            allowed = re.compile(">") if first.startswith(">") else follow
+            assert all(allowed.match(line) for line in rest), (label, paragraph)
+
+
+@pytest.mark.parametrize("name", TO_MAKER)
+@both
+def test_it_writes_to_an_external_maker_formally_and_never_by_address(
+    name: str, language: str
+) -> None:
+    greeting = {"nl": ("Geachte ", "Geachte heer, mevrouw,"), "en": ("Dear ", "Dear Sir or Madam,")}
+    formal, anonymous = greeting[language]
+    for label, mail in rendered(name, language):
+        first = mail.text.splitlines()[0]
+        if label == "internal":
+            assert first == f"{'Hallo' if language == 'nl' else 'Hello'} Anna,", (label, first)
+            assert not re.search(r"\b(?:u|uw)\b", mail.text), (label, mail.text)
+            continue
+        assert first.startswith(formal), (label, first)
+        assert "@" not in first, (label, first)  # "Geachte j.degroot@klant.example," is wrong
+        if "nameless" in label:
+            assert first == anonymous, (label, first)
+        else:
+            assert first == f"{formal}Mevr. J. de Groot,", (label, first)
+        if language == "nl":
+            assert not re.search(r"\b(?:je|jij|jou|jouw)\b", mail.text), (label, mail.text)
+        assert mail.text.rstrip().split("\n---\n")[0].rstrip().endswith(ORGANISATION), label
+
+
+@pytest.mark.parametrize("name", [n for n in COMPLIMENT_MAILS if n not in TO_MAKER])
+def test_it_speaks_to_staff_informally(name: str) -> None:
+    for label, mail in rendered(name, "nl"):
+        own = "\n".join(line for line in mail.text.splitlines() if not line.startswith(">"))
+        assert not re.search(r"\b(?:u|uw|Geachte)\b", own), (label, own)
+
+
+@both
+def test_it_speaks_to_one_receiver_or_to_several(language: str) -> None:
+    singular, plural = {"nl": (r"\bjou\b", r"\bjullie\b"), "en": (r"Hello Piet,", r"Each of you")}[
+        language
+    ]
+    for label, mail in rendered("cmp_given", language):
+        one = label.startswith("one")
+        assert bool(re.search(singular, mail.subject + mail.text)) == one, (label, mail.text)
+        assert bool(re.search(plural, mail.subject + mail.text)) != one, (label, mail.text)
+        if language == "nl" and not one:
+            assert not re.search(r"\b(?:jou|je)\b", mail.subject + body_of(mail.text)), label
+        told = PROVIDER["name"] in mail.text
+        assert told == (label != "two-with-provider"), (label, mail.text)
+
+
+def test_it_lists_several_receivers_naturally() -> None:
+    subjects = {label: mail.subject for label, mail in rendered("cmp_assigned", "en")}
+    assert subjects["one"].endswith("to Piet de Vries?")
+    assert subjects["two"].endswith("to Piet de Vries and Sanne Bos?")
+    assert subjects["team-internal"].endswith("to Piet de Vries, Sanne Bos and Ahmed El Amrani?")
+
+
+@pytest.mark.parametrize("name", COMPLIMENT_MAILS)
+@both
+def test_it_shows_replies_the_parser_understands(name: str, language: str) -> None:
+    """A command word alone in its own paragraph, or a `WORD: …` example line, is what
+    the reader will type back: it must parse as that command, in the reader's language."""
+    words = {v.value if language == "nl" else v.english: v for v in Verb}
+    for label, mail in rendered(name, language):
+        for paragraph in paragraphs(mail.text):
+            line = paragraph.splitlines()[0]
+            word = re.match(r"^([A-Z]+(?: CAP)?)(?::|$)", line)
+            if not word or word[1] not in words:
+                continue
+            parsed = parse_command(line)
+            verb = words[word[1]]
+            assert isinstance(parsed, Command), (label, line, parsed)
+            assert parsed.verb is verb, (label, line)
+            assert parsed.english == (language == "en" and verb.english != verb.value), label
+
+
+@both
+def test_it_gives_a_due_date_example_the_parser_reads(language: str) -> None:
+    for label, mail in rendered("cmp_cap_request", language):
+        due = re.search(
+            r"^(Gereed|Due): .*\((?:bijvoorbeeld|for example) ([^)]+)\)$", mail.text, re.M
+        )
+        assert due, (label, mail.text)
+        assert parse_date(due[2]) == date(2027, 3, 31), (label, due[2])
+        reply = f"CAP: we delen de aanpak in het teamoverleg\n{due[1]}: {due[2]}"
+        parsed = parse_command(reply)
+        assert isinstance(parsed, Command) and parsed.due == date(2027, 3, 31), label
+
+
+@both
+def test_it_names_the_stage_when_a_compliment_command_is_refused(language: str) -> None:
+    stage_reasons = ("already_given", "no_receivers", "not_assigned", "no_cap_expected", "no_cap")
+    checked = 0
+    for label, mail in rendered("command_refused", language):
+        if not label.startswith(tuple(f"cmp-{reason}-" for reason in stage_reasons)):
+            continue
+        checked += 1
+        assert re.search(r": (?:het compliment|the compliment) \w", mail.text), label
+        assert mail.text.count("STATUS") == 1, (label, mail.text)  # only in the closing line
+    assert checked == 6

@@ -213,6 +213,13 @@ def run_command(
         return _refuse(session, app, row, mail, case, command, language, "wrong_case_kind")
     if not may(app, case, sender, command.verb):
         return _refuse(session, app, row, mail, case, command, language, "not_allowed_compliment")
+    if command.verb is Verb.PROVIDER and not command.provider:
+        reply_to_sender(session, app, row=row, mail=mail, case=case, template="command_error",
+                        language=language,
+                        context={"verb": command.verb.value, "ref": case.ref,
+                                 "message_nl": "zet het e-mailadres van de gever achter GEVER:",
+                                 "message_en": "put the provider's email address after PROVIDER:"})
+        return Disposition("processed", f"{case.ref}: GEVER without an address", case_id=case.id)
     try:
         event = _event(app, case, command)
     except LookupError as missing:
@@ -295,9 +302,7 @@ def _event(app: App, case: Case, command: Command) -> compliments.Event:
         provider = command.provider or state.provider or default_provider(app, receivers)
         return compliments.Assign(receivers=tuple(receivers), provider=provider)
     if verb is Verb.PROVIDER:
-        if not command.provider:
-            raise LookupError(command.argument or "(geen adres)")
-        return compliments.Assign(receivers=state.receivers, provider=command.provider)
+        return compliments.Assign(receivers=state.receivers, provider=command.provider or "")
     if verb is Verb.GIVEN:
         return compliments.Given(record=command.record)
     if verb is Verb.CAP:

@@ -95,6 +95,7 @@ def register(
             "forwarded_by": forwarded_by,
             "suggestions": suggestions,
             "suppliers": supplier_links or [],
+            "thanked": thank,
             "decisions": 0,
         },
         opened_at=now,
@@ -311,6 +312,11 @@ def context(app: App, case: Case, state: Compliment | None = None) -> dict[str, 
         "opened_at": case.opened_at,
         "reached": reached,
         "norms": {s.value: norms(app).of(s) for s in Stage if norms(app).of(s)},
+        "cap_days": norms(app).cap_days,
+        "thanked": bool(case.data.get("thanked")),
+        "reaction_to_maker": bool(
+            maker.get("email") and maker.get("external") and app.config.compliments.reaction_to_maker
+        ),
         "coordinators": [person(c) for c in coordinators(app)],
     }
 

@@ -60,7 +60,7 @@ def send_triage_notice(app: App) -> int:
             items.append(
                 {
                     "id": row.id,
-                    "from": row.from_addr or "(geen afzender)",
+                    "from": row.from_addr,
                     "subject": row.subject or "",
                     "date": mail.date or row.received_at,
                     "why": row.outcome or "",

@@ -102,7 +102,7 @@ def test_it_runs_a_forwarded_compliment_for_a_team_through_its_whole_life(story:
     )
     story.run(at(9))
     out = story.new_mail()
-    given = [m for m in out if "Een compliment voor jou" in m.subject]
+    given = [m for m in out if "Een compliment voor jullie" in m.subject]
     assert len(given) == 1 and sorted(given[0].to) == sorted([PIET, MARIEKE])
     assert "Binnen een uur werkte mijn account weer." in given[0].text
     assert "personeelsdossier" in only([m for m in out if "Uitgevoerd" in m.subject], MARIEKE).text
@@ -188,7 +188,7 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
         )
     )
     story.run(at(14))
-    (given,) = [m for m in story.new_mail() if "compliment voor jou" in m.subject]
+    (given,) = [m for m in story.new_mail() if "compliment voor jullie" in m.subject]
     for who, text in ((ANNA, "Dank je wel!"), (PIET, "Leuk om te horen.")):
         story.drop(
             mail(
