@@ -880,6 +880,53 @@ def _cmp_assigned(lang: str, t: dict[str, str]) -> Samples:
     ]
 
 
+JAN = {"email": "servicemanager@acme.example", "name": "Jan Pietersen", "team": ""}
+ACME = {"id": "acme", "name": "Acme Hosting B.V."}
+
+
+def supplier_side(t: dict[str, str], to_role: str, stage: str, **state: Any) -> Context:
+    """`compliments.send()` for praise across the boundary: the supplier is in the context."""
+    return cmp_mail(t, to_role, stage, receivers=[JAN], **state) | {"supplier": dict(ACME)}
+
+
+@sample("cmp_assigned_supplier")
+def _cmp_assigned_supplier(lang: str, t: dict[str, str]) -> Samples:
+    return [("one", supplier_side(t, "provider", "assigned"))]
+
+
+@sample("cmp_given_supplier")
+def _cmp_given_supplier(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("external", supplier_side(t, "receivers", "given")),
+        ("anonymous", supplier_side(t, "receivers", "given", who="anonymous")),
+    ]
+
+
+@sample("cmp_cap_request_supplier")
+def _cmp_cap_request_supplier(lang: str, t: dict[str, str]) -> Samples:
+    return [("one", supplier_side(t, "provider", "reacted"))]
+
+
+@sample("cmp_cap_check_supplier")
+def _cmp_cap_check_supplier(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        ("due", supplier_side(t, "provider", "cap")),
+        ("no-due", supplier_side(t, "provider", "cap", cap_due=False)),
+    ]
+
+
+@sample("cmp_reminder_supplier")
+def _cmp_reminder_supplier(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        (stage, supplier_side(t, role, stage, norm_stage=stage))
+        for stage, role in (
+            ("assigned", "provider"),
+            ("given", "receivers"),
+            ("reacted", "provider"),
+        )
+    ]
+
+
 @sample("cmp_given")
 def _cmp_given(lang: str, t: dict[str, str]) -> Samples:
     return [
@@ -1071,6 +1118,7 @@ QUIET = (
     "cmp_help",
     "cmp_command_done",
     "cmp_cap_request",
+    "cmp_cap_request_supplier",
 )
 COMPLIMENT_MAILS = [n for n in NAMES if n.startswith("cmp_")]
 TO_MAKER = ("cmp_thanks", "cmp_reaction_maker")  # may go to a customer: formal `u`
@@ -1281,11 +1329,27 @@ def test_it_writes_to_an_external_maker_formally_and_never_by_address(
         assert mail.text.rstrip().split("\n---\n")[0].rstrip().endswith(ORGANISATION), label
 
 
-@pytest.mark.parametrize("name", [n for n in COMPLIMENT_MAILS if n not in TO_MAKER])
+SUPPLIER_SIDE = [n for n in COMPLIMENT_MAILS if n.endswith("_supplier")]
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in COMPLIMENT_MAILS if n not in TO_MAKER and n not in SUPPLIER_SIDE]
+)
 def test_it_speaks_to_staff_informally(name: str) -> None:
     for label, mail in rendered(name, "nl"):
         own = "\n".join(line for line in mail.text.splitlines() if not line.startswith(">"))
         assert not re.search(r"\b(?:u|uw|Geachte)\b", own), (label, own)
+
+
+@pytest.mark.parametrize("name", SUPPLIER_SIDE)
+@both
+def test_it_writes_to_a_suppliers_people_formally(name: str, language: str) -> None:
+    for label, mail in rendered(name, language):
+        first = mail.text.splitlines()[0]
+        assert first.startswith("Geachte " if language == "nl" else "Dear "), (label, first)
+        if language == "nl":
+            own = "\n".join(line for line in mail.text.splitlines() if not line.startswith(">"))
+            assert not re.search(r"\b(?:je|jij|jou|jouw)\b", own), (label, own)
 
 
 @both

@@ -26,7 +26,7 @@ from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import html_to_text, new_text
 from mailbot.domain.subjects import strip_prefixes
 from mailbot.domain.suggest import Person, suggest
-from mailbot.service import cases
+from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
@@ -78,6 +78,7 @@ def intake(session: Session, app: App, row: InboundMessage, mail: InboundMail) -
     people = [Person(p.email, p.name, p.team) for p in app.config.people]
     exclude = [maker_email] if maker_email else []  # the forwarder may well be the receiver
     suggestions = [asdict(s) for s in suggest(text, people, exclude=exclude)[:5]]
+    links = supplier_praise.links_for(session, app, subject, text)
     case, _ = service.register(
         session,
         app,
@@ -90,7 +91,14 @@ def intake(session: Session, app: App, row: InboundMessage, mail: InboundMail) -
         suggestions=suggestions,
         thank=thank,
         inbound_id=row.id,
+        supplier_links=[asdict(link) for link in links],
     )
+    if links:
+        data = dict(case.data)
+        data["suppliers"] = supplier_praise.offer_as_proof(
+            session, app, row, mail, case, links, text
+        )
+        case.data = data
     if forged.forged:
         cases.record(
             session,
@@ -117,6 +125,10 @@ def case_mail(
     sender = mail.sender_email or ""
     parsed = parse_command(new_text(mail.text, mail.html))
     state = service.state_of(case)
+    if not directory.is_staff(sender) and directory.supplier_of(sender) is not None:
+        handled = _supplier_side(session, app, row, mail, case, parsed)
+        if handled is not None:
+            return handled
     if not directory.is_staff(sender):
         # the maker (or an outsider) writing back: a note for the coordinator, never a command
         cases.record(
@@ -179,6 +191,60 @@ def case_mail(
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
 
 
+def _supplier_side(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    parsed: Command | NearMiss | CommandError | None,
+) -> Disposition | None:
+    """SPEC §4's one exception: on praise for a supplier's people, the named supplier-side
+    provider may answer GEGEVEN / CAP, and the named receiver's reply is the reaction.
+    Never when the sender fails authentication; never with an automatic answer."""
+    sender = mail.sender_email or ""
+    state = service.state_of(case)
+    if authresults.check(mail, app.config.mailbot.trusted_authserv_id).forged:
+        cases.record(
+            session,
+            case,
+            app.clock.now(),
+            "refused",
+            sender,
+            "supplier-side mail failed authentication; ignored",
+            inbound_id=row.id,
+        )
+        return Disposition("triage", f"{case.ref}: forged supplier-side sender", case_id=case.id)
+    if isinstance(parsed, Command) and parsed.verb in PROVIDER_VERBS and sender == state.provider:
+        try:
+            service.apply(
+                session, app, case, _event(app, case, parsed), actor=sender, inbound_id=row.id
+            )
+        except compliments.Refused as refused:
+            cases.record(
+                session,
+                case,
+                app.clock.now(),
+                "refused",
+                sender,
+                f"{parsed.verb} refused: {refused.reason}",
+                inbound_id=row.id,
+            )
+        return Disposition("processed", f"{case.ref}: {parsed.verb} by {sender}", case_id=case.id)
+    if sender in state.receivers and state.stage is Stage.GIVEN:
+        reaction = new_text(mail.text, mail.html).strip() or mail.text.strip()
+        service.apply(
+            session,
+            app,
+            case,
+            compliments.Reacted(sender, reaction),
+            actor=sender,
+            inbound_id=row.id,
+        )
+        return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
+    return None
+
+
 def may(app: App, case: Case, sender: str, verb: Verb) -> bool:
     directory = Directory(app.config)
     if directory.is_admin(sender):
@@ -214,11 +280,21 @@ def run_command(
     if not may(app, case, sender, command.verb):
         return _refuse(session, app, row, mail, case, command, language, "not_allowed_compliment")
     if command.verb is Verb.PROVIDER and not command.provider:
-        reply_to_sender(session, app, row=row, mail=mail, case=case, template="command_error",
-                        language=language,
-                        context={"verb": command.verb.value, "ref": case.ref,
-                                 "message_nl": "zet het e-mailadres van de gever achter GEVER:",
-                                 "message_en": "put the provider's email address after PROVIDER:"})
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            case=case,
+            template="command_error",
+            language=language,
+            context={
+                "verb": command.verb.value,
+                "ref": case.ref,
+                "message_nl": "zet het e-mailadres van de gever achter GEVER:",
+                "message_en": "put the provider's email address after PROVIDER:",
+            },
+        )
         return Disposition("processed", f"{case.ref}: GEVER without an address", case_id=case.id)
     try:
         event = _event(app, case, command)
@@ -317,6 +393,7 @@ def _event(app: App, case: Case, command: Command) -> compliments.Event:
 def resolve_receivers(app: App, wanted: tuple[str, ...]) -> list[str]:
     """Emails, names or team names from the directory; unknown ones raise LookupError."""
     people = app.config.people
+    directory = Directory(app.config)
     found: list[str] = []
     unknown: list[str] = []
     for item in wanted:
@@ -327,10 +404,13 @@ def resolve_receivers(app: App, wanted: tuple[str, ...]) -> list[str]:
         by_name = [p.email for p in people if p.name.lower() == key]
         by_team = [p.email for p in people if p.team and p.team.lower() == key]
         match = by_email or by_name or by_team
+        supplier = directory.supplier(key)
         if match:
             found.extend(match)
-        elif "@" in key and app.config.is_organisation_address(key):
-            found.append(key)
+        elif "@" in key and (app.config.is_organisation_address(key) or directory.supplier_of(key)):
+            found.append(key)  # one of ours, or a supplier's person: praise across the boundary
+        elif supplier is not None:
+            found.append(supplier.counterpart)  # the supplier itself: its service manager
         else:
             unknown.append(item.strip())
     if unknown or not found:
@@ -339,8 +419,17 @@ def resolve_receivers(app: App, wanted: tuple[str, ...]) -> list[str]:
 
 
 def default_provider(app: App, receivers: list[str]) -> str:
-    """The receivers' manager (the one most of them share); the coordinator when none."""
+    """The receivers' manager (the one most of them share); the coordinator when none.
+
+    Across the boundary (SPEC §5): the supplier's counterpart gives it, or the
+    counterpart's manager when the counterpart is the one praised.
+    """
     directory = Directory(app.config)
+    supplier = directory.supplier_of(receivers[0]) if receivers else None
+    if supplier is not None and not directory.is_organisation(receivers[0]):
+        if supplier.counterpart in receivers:
+            return supplier.counterpart_manager or supplier.counterpart
+        return supplier.counterpart
     managers = [m for m in (directory.manager_of(r) for r in receivers) if m]
     if managers:
         return max(dict.fromkeys(managers), key=managers.count)

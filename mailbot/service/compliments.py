@@ -207,6 +207,17 @@ def recipients_for(app: App, case: Case, state: Compliment, role: str) -> list[s
 
 def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail) -> None:
     to = recipients_for(app, case, state, effect.to)
+    directory = Directory(app.config)
+    supplier = next(
+        (
+            directory.supplier_of(a)
+            for a in to
+            if not directory.is_organisation(a)
+            and directory.supplier_of(a) is not None
+            and effect.to in ("provider", "receivers")
+        ),
+        None,
+    )
     if effect.template == "cmp_reaction" and effect.to == "maker":
         _reaction_mails(session, app, case, state, effect)
         return
@@ -224,12 +235,18 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
     ctx["actor_role"] = (
         ACTOR.get(Stage(effect.context["stage"])) if "stage" in effect.context else None
     )
+    template, language = effect.template, app.config.mailbot.language
+    if supplier is not None:
+        # praise across the boundary: formal letters in the supplier's language
+        template = f"{effect.template}_supplier"
+        language = supplier.language or language
+        ctx["supplier"] = {"id": supplier.id, "name": supplier.name}
     cases.send_rendered(
         session,
         app,
         case=case,
-        template=effect.template,
-        language=app.config.mailbot.language,
+        template=template,
+        language=language,
         to=to,
         dedup_key=dedup,
         purpose="compliment",
@@ -315,7 +332,9 @@ def context(app: App, case: Case, state: Compliment | None = None) -> dict[str, 
         "cap_days": norms(app).cap_days,
         "thanked": bool(case.data.get("thanked")),
         "reaction_to_maker": bool(
-            maker.get("email") and maker.get("external") and app.config.compliments.reaction_to_maker
+            maker.get("email")
+            and maker.get("external")
+            and app.config.compliments.reaction_to_maker
         ),
         "coordinators": [person(c) for c in coordinators(app)],
     }

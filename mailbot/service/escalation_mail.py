@@ -582,10 +582,18 @@ def _link(
 
 
 def forward_to_owner(
-    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, *, kind: str
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    *,
+    kind: str,
+    text: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
     """SPEC §6: what the owner did not write is passed on with its text and attachments."""
-    text = new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
+    text = text or new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
     full = mail.text if mail.text.strip() else text
     limit = 15_000_000
     attachments = []
@@ -615,6 +623,7 @@ def forward_to_owner(
             "attachments_skipped": skipped,
             "inbound_id": row.id,
             "outsider": outsider,
+            **(extra or {}),
         }
     )
     cases.send_rendered(
@@ -624,7 +633,7 @@ def forward_to_owner(
         template="esc_forward",
         language=app.config.mailbot.language,
         to=[case.owner or ""],
-        dedup_key=f"forward:{row.id}",
+        dedup_key=f"forward:{row.id}:{case.id}",
         purpose="forward",
         context=ctx,
         attachments=attachments,
