@@ -122,6 +122,8 @@ class MailbotSection(_Section):
     log_format: Literal["text", "json"] = "text"
     health_port: int | None = Field(default=None, ge=1, le=65535)
     lease_seconds: float = Field(default=20.0, ge=1)
+    retention_days: int | None = Field(default=None, ge=30)
+    compliment_retention_days: int | None = Field(default=None, ge=30)
 
     @field_validator("timezone")
     @classmethod
