@@ -69,7 +69,8 @@ def test_it_handles_a_fifty_megabyte_mail(story: Story) -> None:
         b"\r\n\r\n",
         b"Subject: geen afzender, geen datum, geen Message-ID\r\n\r\nHallo",
         "Subject: 8-bit in de kop: Zoë €\r\nFrom: zoë@klant.example\r\n\r\nHoi".encode(),
-        b"From: a@b.example\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"From: a@b.example\r\nContent-Type: text/plain\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n"
         b"!!!! dit is geen base64 ####\r\n",
         b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=nooit\r\n\r\nzonder einde",
         b'From: a@b.example\r\nContent-Type: text/plain; charset="bestaat-niet"\r\n\r\n\xff\xfe',
@@ -133,7 +134,8 @@ def test_it_finds_the_maker_of_a_compliment_forwarded_twice(story: Story) -> Non
         "Voor jou!\n\n"
         "---------- Forwarded message ---------\n"
         "From: Bert Bakker <b.bakker@gemeente.example>\n"
-        "Date: Mon, 7 Dec 2026 at 09:00\nSubject: FW: Bedankt\nTo: Anna <a.jansen@gemeente.example>\n\n"
+        "Date: Mon, 7 Dec 2026 at 09:00\nSubject: FW: Bedankt\n"
+        "To: Anna <a.jansen@gemeente.example>\n\n"
         "Van: Mevr. Klant <klant@klant.example>\n"
         "Verzonden: maandag 7 december 2026 08:00\nAan: Bert\nOnderwerp: Bedankt\n\n"
         "Dank aan Piet de Vries voor de hulp.\n"
