@@ -11,7 +11,7 @@ import pytest
 
 from mailbot.mail.parse import parse
 from mailbot.mail.port import INBOX, Envelope, Mailbox, MailboxError
-from tests.mail import backends
+from tests.mail import backends, backends_exchange
 from tests.mail.contract import MailboxHarness, make_mail, same_message
 
 FOLDERS = ["complimenten", "Verwerkt", "Te beoordelen", "Quarantaine", "mailbot/Archief"]
@@ -29,9 +29,12 @@ def all_keys(mailbox: Mailbox, folder: str) -> list[str]:
             return keys
 
 
-@pytest.fixture(params=["maildir", pytest.param("imap", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=["maildir", pytest.param("imap", marks=pytest.mark.integration), "ews", "graph"]
+)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MailboxHarness]:
-    factory = getattr(backends, f"{request.param}_harness")
+    name = f"{request.param}_harness"
+    factory = getattr(backends, name, None) or getattr(backends_exchange, name)
     yield from factory(tmp_path)
 
 

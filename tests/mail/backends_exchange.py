@@ -1,0 +1,234 @@
+"""Harnesses for the Exchange backends, each against its in-process HTTP fake.
+
+`running_ews()` and `running_graph()` give a mailbox (not yet opened) and the
+fake behind it, for any test: the contract suite uses them through
+`ews_harness` / `graph_harness`, an end-to-end test can hand the mailbox to
+`build_app(config, mailbox=...)` and drive the fake (`deliver`, `sent`,
+`folder_messages`, `counts`). `ews_config()` / `graph_config()` give the
+matching `[mailbox]` override for `make_config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from exchangelib import BASIC, DELEGATE, Build, Credentials, Version
+
+from mailbot.mail.ews import EwsMailbox, EwsSettings
+from mailbot.mail.graph import GraphMailbox
+from mailbot.mail.port import Envelope
+from tests.mail.contract import MailboxHarness
+from tests.servers.ews_fake import EwsFakeServer
+from tests.servers.graph_fake import CLIENT_ID, SECRET, TENANT, GraphFakeServer
+
+ADDRESS = "leveranciers@gemeente.example"
+
+
+def ews_settings(fake: EwsFakeServer, password: str | None = None) -> EwsSettings:
+    """Basic authentication with a given Version: exchangelib then skips autodiscover."""
+    return EwsSettings(
+        address=fake.address,
+        service_endpoint=fake.url,
+        credentials=Credentials(fake.username, password or fake.password),
+        auth_type=BASIC,
+        access_type=DELEGATE,
+        version=Version(build=Build(15, 1)),
+        describe=f"basic as {fake.username}",
+    )
+
+
+@contextmanager
+def running_ews(**options: Any) -> Iterator[tuple[EwsMailbox, EwsFakeServer]]:
+    """A fresh fake EWS server and a mailbox pointed at it; both closed afterwards."""
+    fake = EwsFakeServer(address=ADDRESS).start()
+    options = {"max_wait": 10.0, "sent_lookup_seconds": 2.0, "stream_minutes": 1, **options}
+    mailbox = EwsMailbox(ews_settings(fake), **options)
+    try:
+        yield mailbox, fake
+    finally:
+        mailbox.close()
+        fake.stop()
+
+
+def graph_mailbox(fake: GraphFakeServer, **options: Any) -> GraphMailbox:
+    options = {
+        "max_wait": 10.0,
+        "sent_lookup_seconds": 2.0,
+        "poll_interval": 0.3,
+        "client_secret": SECRET,
+        **options,
+    }
+    return GraphMailbox(
+        user=fake.user,
+        tenant_id=TENANT,
+        client_id=CLIENT_ID,
+        authority=fake.url,
+        graph_url=fake.url,
+        verify=fake.ca_file,
+        validate_authority=False,  # a loopback authority is not one Microsoft knows
+        **options,
+    )
+
+
+@contextmanager
+def running_graph(**options: Any) -> Iterator[tuple[GraphMailbox, GraphFakeServer]]:
+    """A fresh fake Graph + Entra ID server and a mailbox pointed at it."""
+    fake = GraphFakeServer(user=ADDRESS).start()
+    mailbox = graph_mailbox(fake, **options)
+    try:
+        yield mailbox, fake
+    finally:
+        mailbox.close()
+        fake.stop()
+
+
+def ews_config(fake: EwsFakeServer, tmp_path: Path) -> dict[str, Any]:
+    """The `mailbox` override for `make_config`: `from_config` makes it this fake's mailbox."""
+    secret = tmp_path / "ews-password"
+    secret.write_text(fake.password)
+    return {
+        "backend": "ews",
+        "address": ADDRESS,
+        "ews": {
+            "service_endpoint": fake.url,
+            "auth": "basic",
+            "username": fake.username,
+            "password_file": str(secret),
+            "version": "Exchange2016",
+            "impersonate": False,
+        },
+    }
+
+
+def graph_config(fake: GraphFakeServer, tmp_path: Path) -> dict[str, Any]:
+    """The `mailbox` override for `make_config` (pass the mailbox itself to `build_app`:
+    the config has no key for the fake's private CA)."""
+    secret = tmp_path / "graph-secret"
+    secret.write_text(SECRET)
+    return {
+        "backend": "graph",
+        "address": ADDRESS,
+        "graph": {
+            "tenant_id": TENANT,
+            "client_id": CLIENT_ID,
+            "client_secret_file": str(secret),
+            "user": ADDRESS,
+            "authority": fake.url,
+            "graph_url": fake.url,
+        },
+    }
+
+
+def ews_harness(tmp_path: Path) -> Iterator[MailboxHarness]:
+    with running_ews() as (mailbox, fake):
+
+        def delivered() -> list[tuple[Envelope, bytes]]:
+            return [(Envelope("", recipients), raw) for recipients, raw in fake.sent]
+
+        def is_unread(folder: str) -> bool:
+            return not any(item.is_read for item in fake.folder_items(folder))
+
+        def deliver(folder: str, raw: bytes) -> None:
+            fake.deliver(folder, raw)
+
+        yield MailboxHarness("ews", mailbox, deliver, fake.folder_messages, delivered, is_unread)
+
+
+def graph_harness(tmp_path: Path) -> Iterator[MailboxHarness]:
+    with running_graph() as (mailbox, fake):
+
+        def delivered() -> list[tuple[Envelope, bytes]]:
+            return [(Envelope("", recipients), raw) for recipients, raw in fake.sent]
+
+        def is_unread(folder: str) -> bool:
+            return not any(item.is_read for item in fake.folder_items(folder))
+
+        def deliver(folder: str, raw: bytes) -> None:
+            fake.deliver(folder, raw)
+
+        yield MailboxHarness("graph", mailbox, deliver, fake.folder_messages, delivered, is_unread)
+
+
+# -- the bulk paths, as the core could use them ------------------------------------------
+#
+# ingest.py fetches and moves one message at a time. These two functions are the
+# proposal for phase 1 and phase 3 with the optional `fetch_many` / `move_many`
+# of the Exchange backends; `use_bulk_paths(monkeypatch)` swaps them in so the
+# efficiency tests can measure both. Delete them once ingest.py does the same.
+
+
+def store_new_in_bulk(app: Any, folder: str, keys: list[str], report: Any) -> bool:
+    from mailbot.service import ingest
+
+    fetch_many = getattr(app.mailbox, "fetch_many", None)
+    if fetch_many is None:
+        return bool(ingest_originals["_store_new"](app, folder, keys, report))
+    for start in range(0, len(keys), ingest._STORE_BATCH):
+        if app.stop.is_set():
+            break
+        chunk = keys[start : start + ingest._STORE_BATCH]
+        raws = fetch_many(folder, chunk)  # keys that are gone are simply missing
+        batch = [ingest._inbound_row(app, folder, key, raws[key]) for key in chunk if key in raws]
+        ingest._commit_batch(app, batch, report)
+    return not app.stop.is_set()
+
+
+def move_done_in_bulk(app: Any, report: Any) -> None:
+    from sqlalchemy import select
+
+    from mailbot.service import ingest
+    from mailbot.store.tables import InboundMessage
+
+    move_many = getattr(app.mailbox, "move_many", None)
+    if move_many is None:
+        ingest_originals["_move_done"](app, report)
+        return
+    with app.db.session() as session:
+        pending = list(
+            session.execute(
+                select(
+                    InboundMessage.id,
+                    InboundMessage.folder,
+                    InboundMessage.location_key,
+                    InboundMessage.destination,
+                )
+                .where(InboundMessage.status == ingest.DONE)
+                .order_by(InboundMessage.id)
+            )
+        )
+    groups: dict[tuple[str, str, str], list[tuple[int, str | None]]] = {}
+    for row_id, folder, key, destination in pending:
+        destination = destination or "triage"
+        target = app.folders.for_destination(destination)
+        groups.setdefault((folder, target, destination), []).append((row_id, key))
+    for (folder, target, destination), rows in groups.items():
+        for start in range(0, len(rows), 100):
+            if app.stop.is_set():
+                return
+            chunk = rows[start : start + 100]
+            keys = [key for _, key in chunk if key]
+            new_keys = move_many(folder, keys, target) if keys and folder != target else {}
+            with app.db.session() as session:
+                for row_id, key in chunk:
+                    row = session.get_one(InboundMessage, row_id)
+                    row.status = ingest.MOVED
+                    row.folder = target
+                    new_key = new_keys.get(key) if key and folder != target else key
+                    row.location_key = new_key if new_key is not None else row.location_key
+            report.moved += len(chunk)
+            report.destinations[destination] = report.destinations.get(destination, 0) + len(chunk)
+
+
+ingest_originals: dict[str, Any] = {}
+
+
+def use_bulk_paths(monkeypatch: Any) -> None:
+    from mailbot.service import ingest
+
+    ingest_originals.setdefault("_store_new", ingest._store_new)
+    ingest_originals.setdefault("_move_done", ingest._move_done)
+    monkeypatch.setattr(ingest, "_store_new", store_new_in_bulk)
+    monkeypatch.setattr(ingest, "_move_done", move_done_in_bulk)
