@@ -836,6 +836,19 @@ class ImapMailbox:
 
         return self._call(f"fetching from {folder!r}", run)
 
+    def fetch_many(self, folder: str, keys: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for key in keys:
+            try:
+                found[key] = self.fetch(folder, key)
+            except MailboxError as exc:
+                if not exc.permanent:
+                    raise
+        return found
+
+    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+        return {key: self.move(folder, key, destination) for key in keys}
+
     def move(self, folder: str, key: str, destination: str) -> str | None:
         """MOVE, or COPY + \\Deleted + UID EXPUNGE; the new key from COPYUID (UIDPLUS)."""
         parsed = ImapKey.parse(key)
@@ -956,6 +969,16 @@ class ImapMailbox:
             return str(ImapKey(drafts, conn.validity, found[-1] if found else 0))
 
         return self._call("saving a draft", run)
+
+    def sent_marker(self) -> str | None:
+        def run(conn: _Connection, _retry: bool) -> str | None:
+            assert self._layout is not None
+            sent = self._layout.sent
+            conn.select(sent, force=True)
+            uids = conn.search("ALL")
+            return str(ImapKey(sent, conn.validity, max(uids))) if uids else None
+
+        return self._call("reading the Sent folder", run)
 
     def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
         try:

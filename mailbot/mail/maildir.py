@@ -192,6 +192,18 @@ class MaildirMailbox:
         except OSError as exc:
             raise MailboxError(f"cannot read message {key}: {exc}") from exc
 
+    def fetch_many(self, folder: str, keys: Sequence[str]) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        for key in keys:
+            try:
+                found[key] = self.fetch(folder, key)
+            except MailboxError:
+                continue  # gone meanwhile
+        return found
+
+    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+        return {key: self.move(folder, key, destination) for key in keys}
+
     def move(self, folder: str, key: str, destination: str) -> str | None:
         source = self._locate(folder, key)
         if source is None:
@@ -253,6 +265,15 @@ class MaildirMailbox:
     def save_draft(self, raw: bytes, message_id: str) -> str:
         final = self._deliver(DRAFTS, raw, self._names.make(_message_tag(message_id)), "D")
         return final.name.split(":", 1)[0]
+
+    def sent_marker(self) -> str | None:
+        cur = self.folder_path(SENT) / "cur"
+        try:
+            entries = [e for e in os.scandir(cur) if e.is_file() and not e.name.startswith(".")]
+        except FileNotFoundError:
+            return None
+        stamps = [f"{e.stat().st_mtime_ns:020d}/{e.name.split(':')[0]}" for e in entries]
+        return max(stamps) if stamps else None
 
     def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
         cur = self.folder_path(SENT) / "cur"

@@ -93,6 +93,16 @@ class Mailbox(Protocol):
     def fetch(self, folder: str, key: str) -> bytes:
         """The raw bytes of one message; `MailboxError` if it is gone."""
 
+    def fetch_many(self, folder: str, keys: Sequence[str]) -> dict[str, bytes]:
+        """Several messages in as few requests as the server allows.
+
+        Keys that are gone are left out. The core asks for small groups (25), so a
+        backend may fetch a group in one round trip without unbounded memory.
+        """
+
+    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+        """Move several messages; maps each key to its new key (None: unknown or gone)."""
+
     def move(self, folder: str, key: str, destination: str) -> str | None:
         """Move a message; returns its key in `destination` when the backend knows it.
 
@@ -110,6 +120,12 @@ class Mailbox(Protocol):
 
     def has_draft(self, message_id: str) -> bool:
         """Whether a draft with this Message-ID is in Drafts (crash recovery)."""
+
+    def sent_marker(self) -> str | None:
+        """The position of the newest message in Sent, without reading any message.
+
+        Used once, at first start: what is in Sent then is history.
+        """
 
     def sent_messages(self, since_key: str | None) -> tuple[list[SentCopy], str | None]:
         """Messages added to Sent after `since_key`, and the newest key.

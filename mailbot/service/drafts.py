@@ -30,12 +30,12 @@ MARKER = "sent_marker"
 
 def notice_sent_drafts(app: App) -> int:
     marker = app.db.get_meta(MARKER)
-    copies, newest = app.mailbox.sent_messages(marker)
     if marker is None:
         # first look at Sent: what is there already is history, not news
         # ("" when Sent is empty: every later copy counts)
-        app.db.set_meta(MARKER, newest or "")
+        app.db.set_meta(MARKER, app.mailbox.sent_marker() or "")
         return 0
+    copies, newest = app.mailbox.sent_messages(marker)
     noticed = 0
     for copy in copies:
         with app.db.session() as session:

@@ -52,6 +52,8 @@ RETRY = "retry"
 FINISHED = (DONE, MOVED)
 _KEY_CHUNK = 500
 _STORE_BATCH = 50
+_FETCH_GROUP = 25  # messages per fetch request: few round trips, bounded memory
+_MOVE_GROUP = 100
 _STORE_BATCH_BYTES = 20_000_000
 
 
@@ -211,20 +213,20 @@ def _store_new(app: App, folder: str, keys: list[str], report: IngestReport) -> 
     Returns False when the pass was told to stop before all were stored."""
     batch: list[InboundMessage] = []
     size = 0
-    for key in keys:
+    for start in range(0, len(keys), _FETCH_GROUP):
         if app.stop.is_set():
             break
-        try:
-            raw = app.mailbox.fetch(folder, key)
-        except MailboxError as exc:
-            if exc.permanent:  # gone between listing and fetching
+        group = keys[start : start + _FETCH_GROUP]
+        raws = app.mailbox.fetch_many(folder, group)  # gone meanwhile: simply missing
+        for key in group:
+            raw = raws.get(key)
+            if raw is None:
                 continue
-            raise
-        batch.append(_inbound_row(app, folder, key, raw))
-        size += len(raw)
-        if len(batch) >= _STORE_BATCH or size >= _STORE_BATCH_BYTES:
-            _commit_batch(app, batch, report)
-            batch, size = [], 0
+            batch.append(_inbound_row(app, folder, key, raw))
+            size += len(raw)
+            if len(batch) >= _STORE_BATCH or size >= _STORE_BATCH_BYTES:
+                _commit_batch(app, batch, report)
+                batch, size = [], 0
     _commit_batch(app, batch, report)
     return not app.stop.is_set()
 
@@ -344,6 +346,11 @@ def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> None
 
 
 def _move_done(app: App, report: IngestReport) -> None:
+    """Move applied messages to their end folders, a group per request and per commit.
+
+    A crash after a move but before its commit only repeats the move next time,
+    which finds the message gone and keeps the key it knew.
+    """
     with app.db.session() as session:
         pending = list(
             session.execute(
@@ -357,19 +364,27 @@ def _move_done(app: App, report: IngestReport) -> None:
                 .order_by(InboundMessage.id)
             )
         )
+    groups: dict[tuple[str, str], list[tuple[int, str | None, str]]] = {}
     for row_id, folder, key, destination in pending:
-        if app.stop.is_set():
-            return
         destination = destination or "triage"
         target = app.folders.for_destination(destination)
-        new_key = app.mailbox.move(folder, key, target) if key and folder != target else key
-        with app.db.session() as session:
-            row = session.get_one(InboundMessage, row_id)
-            row.status = MOVED
-            row.folder = target
-            row.location_key = new_key if new_key is not None else row.location_key
-        report.moved += 1
-        report.destinations[destination] = report.destinations.get(destination, 0) + 1
+        groups.setdefault((folder, target), []).append((row_id, key, destination))
+    for (folder, target), rows in groups.items():
+        for start in range(0, len(rows), _MOVE_GROUP):
+            if app.stop.is_set():
+                return
+            chunk = rows[start : start + _MOVE_GROUP]
+            keys = [key for _, key, _ in chunk if key]
+            moved = app.mailbox.move_many(folder, keys, target) if keys and folder != target else {}
+            with app.db.session() as session:
+                for row_id, key, destination in chunk:
+                    row = session.get_one(InboundMessage, row_id)
+                    row.status = MOVED
+                    row.folder = target
+                    new_key = moved.get(key) if key and folder != target else key
+                    row.location_key = new_key if new_key is not None else row.location_key
+                    report.destinations[destination] = report.destinations.get(destination, 0) + 1
+            report.moved += len(chunk)
 
 
 def retry_quarantined(app: App, inbound_id: int) -> bool:

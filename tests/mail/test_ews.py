@@ -16,7 +16,7 @@ from mailbot.mail.parse import parse
 from mailbot.mail.port import INBOX, Envelope, MailboxError
 from mailbot.service.ingest import ingest
 from mailbot.service.router import process
-from tests.mail.backends_exchange import ews_config, ews_settings, running_ews, use_bulk_paths
+from tests.mail.backends_exchange import ews_config, ews_settings, running_ews
 from tests.mail.contract import make_mail
 from tests.servers.ews_fake import EwsFakeServer
 
@@ -325,24 +325,12 @@ def test_it_ingests_a_backlog_with_few_requests_per_message(
     make_config: Callable[..., Config],
     clock: ManualClock,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_bulk_paths(monkeypatch)  # the core as proposed: fetch_many and move_many
     counts, total = backlog_requests(make_config, clock, tmp_path)
-    print(f"EWS backlog with bulk paths: {counts} = {total / BACKLOG:.3f} per message")
+    print(f"EWS backlog: {counts} = {total / BACKLOG:.3f} per message")
     assert total / BACKLOG < 0.2
     assert counts["GetItem"] <= BACKLOG / 20
     assert counts["MoveItem"] <= BACKLOG / 100 + 1
-
-
-@pytest.mark.database
-def test_it_costs_two_requests_per_message_with_todays_core(
-    make_config: Callable[..., Config], clock: ManualClock, tmp_path: Path
-) -> None:
-    counts, total = backlog_requests(make_config, clock, tmp_path)
-    print(f"EWS backlog, one fetch and one move per message: {counts} = {total / BACKLOG:.3f}")
-    assert counts["SyncFolderItems"] / BACKLOG < 0.02, "listing itself is cheap"
-    assert counts["GetItem"] == BACKLOG and counts["MoveItem"] == BACKLOG
 
 
 def test_it_reads_oauth2_and_ntlm_settings_from_the_config(

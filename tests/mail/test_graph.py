@@ -21,7 +21,6 @@ from tests.mail.backends_exchange import (
     graph_config,
     graph_mailbox,
     running_graph,
-    use_bulk_paths,
 )
 from tests.mail.contract import make_mail
 from tests.servers.graph_fake import GraphFakeServer, app_certificate
@@ -374,19 +373,7 @@ def test_it_ingests_a_backlog_with_few_requests_per_message(
     make_config: Callable[..., Config],
     clock: ManualClock,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_bulk_paths(monkeypatch)  # the core as proposed: fetch_many and move_many
     counts, total = backlog_requests(make_config, clock, tmp_path)
-    print(f"Graph backlog with bulk paths: {counts} = {total / BACKLOG:.3f} per message")
+    print(f"Graph backlog: {counts} = {total / BACKLOG:.3f} per message")
     assert total / BACKLOG < 0.2
-
-
-@pytest.mark.database
-def test_it_costs_two_requests_per_message_with_todays_core(
-    make_config: Callable[..., Config], clock: ManualClock, tmp_path: Path
-) -> None:
-    counts, total = backlog_requests(make_config, clock, tmp_path)
-    print(f"Graph backlog, one fetch and one move per message: {counts} = {total / BACKLOG:.3f}")
-    assert counts["delta"] / BACKLOG < 0.02, "listing itself is cheap"
-    assert counts["$value"] == BACKLOG and counts["move"] == BACKLOG
