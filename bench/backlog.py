@@ -99,7 +99,8 @@ def prepare(root: Path, messages: int, cases: int) -> list[Path]:
     for n in range(cases):
         (inbox / f"open-{n}.eml").write_bytes(
             f"From: a.jansen@gemeente.example\r\nTo: leveranciers@gemeente.example\r\n"
-            f"Subject: Escalatie s{n}: storing {n}\r\nMessage-ID: <open-{n}@gemeente.example>\r\n\r\n"
+            f"Subject: Escalatie s{n}: storing {n}\r\n"
+            f"Message-ID: <open-{n}@gemeente.example>\r\n\r\n"
             f"Storing {n}.\r\n".encode()
         )
     mailbot(root, "run", "--once")  # opens the cases, sends step 1
@@ -178,7 +179,8 @@ def main() -> None:
     args = parser.parse_args()
     figures = run(args.messages, args.cases)
     lines = [
-        f"- {figures['messages']:.0f} waiting mails (4/5 supplier replies to {args.cases} open cases, "
+        f"- {figures['messages']:.0f} waiting mails (4/5 supplier replies to {args.cases} "
+        "open cases, "
         f"1/5 compliments) in one `mailbot run --once`: **{figures['seconds']:.1f} s = "
         f"{figures['rate']:.0f} messages/s** end to end (process start, migrations check, "
         f"{figures['out']:.0f} mails out), peak RSS **{figures['peak_rss_mb']:.0f} MB**",
