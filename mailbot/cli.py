@@ -518,6 +518,57 @@ def outbox_retry(
 
 
 @app.command()
+def digest(
+    preview: Annotated[
+        Path | None,
+        typer.Option(
+            "--preview",
+            metavar="FILE",
+            help="Write the digest of last week as HTML (chart included) to FILE; send nothing.",
+        ),
+    ] = None,
+    send: Annotated[
+        bool,
+        typer.Option(
+            "--send",
+            help="Send the digest of last week to digest_to now (the scheduled one "
+            "still goes out as planned).",
+        ),
+    ] = False,
+) -> None:
+    """The weekly management digest: preview it, or send it now."""
+    from mailbot.daemon import make_lease
+    from mailbot.service import digest as digests
+    from mailbot.service.outbox import flush
+
+    if (preview is None) == (not send):
+        fail("give exactly one of --preview FILE or --send", EXIT_CONFIG)
+    config = load_config()
+    bot = _open_app(config)
+    if preview is not None:
+        try:
+            written = digests.write_preview(bot, preview)
+        except OSError as exc:
+            fail(f"cannot write {preview}: {exc.strerror}", EXIT_ERROR)
+        typer.echo(f"digest preview written to {written.resolve()}")
+        return
+    if not config.organisation.digest_to:
+        fail("organisation.digest_to is empty: nobody to send the digest to", EXIT_CONFIG)
+    key = digests.send_now(bot)
+    lease = make_lease(bot)
+    if not lease.try_acquire():
+        typer.echo(f"digest queued ({key}); the running mailbot sends it on its next pass")
+        return
+    try:
+        report = flush(bot)
+    finally:
+        lease.release()
+    if report.errors and not (report.sent or report.drafted):
+        fail(f"digest queued ({key}) but not delivered: {report.errors[0]}", EXIT_UNAVAILABLE)
+    typer.echo(f"digest sent to {', '.join(config.organisation.digest_to)} ({key})")
+
+
+@app.command()
 def demo(
     directory: Annotated[
         Path | None,

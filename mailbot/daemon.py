@@ -32,6 +32,7 @@ from sqlalchemy.exc import OperationalError
 from mailbot.clock import Clock, SystemClock
 from mailbot.config import Config
 from mailbot.domain.calendar import WorkingCalendar
+from mailbot.health import Health, HealthServer, PassState
 from mailbot.mail.maildir import MaildirMailbox
 from mailbot.mail.port import Mailbox, MailboxError
 from mailbot.mail.smtp import SmtpRelay
@@ -39,10 +40,11 @@ from mailbot.render import Renderer
 from mailbot.service.app import App
 from mailbot.service.cycle import CycleReport, Step, run_cycle
 from mailbot.service.deadlines import fire_due, next_due
+from mailbot.service.digest import next_digest_moment, send_due_digest
 from mailbot.service.drafts import notice_sent_drafts
-from mailbot.service.triage import send_triage_notice
 from mailbot.service.lease import LeaderBusy, Lease
 from mailbot.service.router import process
+from mailbot.service.triage import send_triage_notice
 from mailbot.store.db import Database, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,8 @@ def build_app(
     if migrate:
         db.upgrade()
     instance_id = db.meta_default("instance_id", uuid.uuid4().hex)
+    # the first start: no late digest for a week whose moment fell before it (SPEC §12)
+    db.meta_default("installed_at", (clock or SystemClock()).now().isoformat())
     app = App(
         config=config,
         db=db,
@@ -121,7 +125,12 @@ def make_lease(app: App) -> Lease:
 def cycle_steps() -> dict[str, Step]:
     """The steps between ingest and flush, in order: a draft the owner sent
     counts before a deadline can fire; due deadlines then act."""
-    return {"drafts": notice_sent_drafts, "deadlines": fire_due, "triage": send_triage_notice}
+    return {
+        "drafts": notice_sent_drafts,
+        "deadlines": fire_due,
+        "triage": send_triage_notice,
+        "digest": send_due_digest,  # after deadlines: the digest shows what they changed
+    }
 
 
 def run_once(app: App) -> CycleReport:
@@ -168,6 +177,9 @@ class Daemon:
         self._backoff = _Backoff()
         self._leader = False
         self._last_success: datetime | None = None
+        self._last_sync: datetime | None = None
+        self._last_error: BaseException | None = None
+        self._errors = {"pass": 0, "message": 0, "delivery": 0}  # since start, for /metrics
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -178,28 +190,31 @@ class Daemon:
     def _pass(self) -> float:
         """One guarded pass; returns seconds until the next one should run."""
         app = self.app
-        now = app.clock.now()
         try:
             self._leader = self.lease.try_acquire()
             if not self._leader:
                 log.debug("standby: another instance holds the lease")
+                self._passed()  # a standby's pass is the lease check: it worked
                 return min(app.config.mailbot.poll_interval, self.lease.ttl.total_seconds() / 3)
             if not self.stop.is_set():
                 app.stop.clear()  # a lease lost in an earlier pass is forgotten
             with self.lease.heartbeat(app.stop):
                 report = run_cycle(app, process, cycle_steps())
         except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
+            self._last_error = exc
+            self._errors["pass"] += 1
             self._backoff.failures += 1
             delay = self._backoff.delay()
             log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
             return delay
-        except Exception:
+        except Exception as exc:
+            self._last_error = exc
+            self._errors["pass"] += 1
             self._backoff.failures += 1
             delay = self._backoff.delay()
             log.exception("unexpected error in a pass; retrying in %.0f s", delay)
             return delay
-        self._backoff.failures = 0
-        self._last_success = now
+        self._record(report)
         delay = app.config.mailbot.poll_interval
         if report.ingest.errors or report.flush.errors:
             delay = min(delay, BACKOFF_START * 6)
@@ -207,7 +222,40 @@ class Daemon:
         if due is not None:
             # wake up when the next deadline falls (never a job of its own: the row is the truth)
             delay = min(delay, max(0.0, (due - app.clock.now()).total_seconds()) + 0.5)
-        return delay
+        # and at the next digest moment (the outbox, not a job, records whether it went)
+        digest_at = next_digest_moment(app)
+        return min(delay, max(0.0, (digest_at - app.clock.now()).total_seconds()) + 0.5)
+
+    def _passed(self) -> None:
+        # wall-clock time, not the app's clock: health is about real seconds (as the lease)
+        self._backoff.failures = 0
+        self._last_error = None
+        self._last_success = datetime.now(UTC)
+
+    def _record(self, report: CycleReport) -> None:
+        """What /healthz and /metrics say about a pass that ran to its end."""
+        self._backoff.failures = 0
+        # "#12: …" is one message that failed; "INBOX: …" a folder that could not be read
+        unreadable = [e for e in report.ingest.errors if not e.startswith("#")]
+        self._errors["message"] += len(report.ingest.errors) - len(unreadable)
+        self._errors["delivery"] += len(report.flush.errors)
+        if unreadable:  # the pass went on without the mailbox: no success to report
+            self._last_error = MailboxError("; ".join(unreadable))
+            self._errors["pass"] += 1
+            return
+        self._passed()
+        self._last_sync = self._last_success
+
+    def pass_state(self) -> PassState:
+        """What /healthz and /metrics report about this instance."""
+        return PassState(
+            leader=self._leader,
+            last_success=self._last_success,
+            last_sync=self._last_sync,
+            failures=self._backoff.failures,
+            last_error=self._last_error,
+            errors=dict(self._errors),
+        )
 
     def _run_passes(self) -> None:
         """The scheduled job: repeat while mail arrived during the pass."""
@@ -260,6 +308,10 @@ class Daemon:
         watch = getattr(self.app.mailbox, "watch", None)
         if callable(watch):
             watch(watched)
+        port = self.app.config.mailbot.health_port
+        health = HealthServer(Health(self.app, self.pass_state), port) if port else None
+        if health:
+            health.start()
         self.scheduler.start()
         self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
         watcher = threading.Thread(target=self._watch, name="mailbox-watcher", daemon=True)
@@ -269,6 +321,8 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         self.app.mailbox.close()
         self.lease.release()
+        if health:
+            health.stop()
         log.info("mailbot stopped")
 
     @property

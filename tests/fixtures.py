@@ -19,6 +19,7 @@ from mailbot.clock import ManualClock
 from mailbot.config import Config, from_dict
 from mailbot.daemon import build_app
 from mailbot.service.app import App
+from tests.servers.dbselect import database_url_for
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -98,8 +99,8 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'mailbot.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return database_url_for(request, tmp_path)
 
 
 @pytest.fixture

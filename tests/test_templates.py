@@ -33,6 +33,7 @@ from mailbot.domain.ladder import STEP_NAMES_EN, STEP_NAMES_NL, Parties, step_re
 from mailbot.domain.suggest import LIKELY, POSSIBLE, SURE, Suggestion
 from mailbot.render import RenderedMail, Renderer
 from mailbot.resources import templates_dir
+from tests.digest_sample import digest_samples
 
 LANGUAGES = ("nl", "en")
 NAMES = sorted(
@@ -307,6 +308,9 @@ def sample(*names: str) -> Callable[[Builder], Builder]:
 def samples(name: str, language: str, texts: dict[str, str]) -> Samples:
     """(label, context) pairs for one template; together they reach every branch."""
     return SAMPLES[name](language, texts)
+
+
+sample("digest")(digest_samples)
 
 
 for _n in range(1, 6):

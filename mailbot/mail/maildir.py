@@ -34,6 +34,7 @@ _UNIQUE_RE = re.compile(r"^\d{9,}\.[^.]+\..+$")
 _HEADER_END_RE = re.compile(rb"\r?\n\r?\n")
 SENT = "Sent"
 DRAFTS = "Drafts"
+_OWN_FLAGS = {SENT: "S", DRAFTS: "D"}  # Maildir flags of the copies mailbot writes itself
 
 
 def _hostname() -> str:
@@ -201,7 +202,9 @@ class MaildirMailbox:
                 continue  # gone meanwhile
         return found
 
-    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+    def move_many(
+        self, folder: str, keys: Sequence[str], destination: str
+    ) -> dict[str, str | None]:
         return {key: self.move(folder, key, destination) for key in keys}
 
     def move(self, folder: str, key: str, destination: str) -> str | None:
@@ -240,31 +243,37 @@ class MaildirMailbox:
             raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
         return final
 
+    # What mailbot writes (spool, Sent, Drafts) is named after its Message-ID, so
+    # "is it there already?" is one stat call, not a scan of an ever-growing folder.
+    def _own_file(self, folder: str, message_id: str) -> Path:
+        flags = _OWN_FLAGS.get(folder, "")
+        return self.folder_path(folder) / "cur" / f"mailbot-{_message_tag(message_id)}:2,{flags}"
+
+    def _write_own(self, folder: str, raw: bytes, message_id: str) -> Path:
+        target = self._own_file(folder, message_id)
+        if target.exists():
+            return target
+        return self._deliver(folder, raw, target.name.split(":", 1)[0], _OWN_FLAGS.get(folder, ""))
+
     def send(self, raw: bytes, envelope: Envelope, message_id: str) -> str:
         if self.relay is not None:
             self.relay.send(raw, envelope)
         else:
-            self._deliver(self.outgoing_folder, raw, self._names.make(_message_tag(message_id)))
-        self._deliver(SENT, raw, self._names.make(_message_tag(message_id)), "S")
+            # Without a relay the spool copy *is* the sending. A kill between it and the
+            # Sent copy makes the outbox (finding no Sent copy) try again: then it is
+            # already there and only the Sent copy is added.
+            self._write_own(self.outgoing_folder, raw, message_id)
+        self._write_own(SENT, raw, message_id)
         return message_id
 
-    def _has_tagged(self, folder: str, message_id: str) -> bool:
-        tag = _message_tag(message_id)
-        cur = self.folder_path(folder) / "cur"
-        try:
-            return any(f"_{tag}." in entry.name for entry in os.scandir(cur))
-        except FileNotFoundError:
-            return False
-
     def was_sent(self, message_id: str) -> bool:
-        return self._has_tagged(SENT, message_id)
+        return self._own_file(SENT, message_id).exists()
 
     def has_draft(self, message_id: str) -> bool:
-        return self._has_tagged(DRAFTS, message_id)
+        return self._own_file(DRAFTS, message_id).exists()
 
     def save_draft(self, raw: bytes, message_id: str) -> str:
-        final = self._deliver(DRAFTS, raw, self._names.make(_message_tag(message_id)), "D")
-        return final.name.split(":", 1)[0]
+        return self._write_own(DRAFTS, raw, message_id).name.split(":", 1)[0]
 
     def sent_marker(self) -> str | None:
         cur = self.folder_path(SENT) / "cur"

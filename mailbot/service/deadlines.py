@@ -1,6 +1,6 @@
 """Firing due deadlines: the rows are the truth, the scheduler only wakes us.
 
-A due row is claimed with a conditional UPDATE (pending -> fired) in the same
+A due row is claimed (pending -> fired; `mailbot.store.claim`) in the same
 transaction as the decision it causes, so it fires exactly once: a crash
 before the commit leaves it pending, a second instance finds nothing to claim.
 A deadline whose decision keeps failing is marked `failed` and reported
@@ -13,13 +13,14 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailbot.domain import ladder
 from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
+from mailbot.store.claim import claim
 from mailbot.store.db import DatabaseUnavailable
 from mailbot.store.tables import Case, Deadline
 
@@ -69,12 +70,8 @@ def fire_due(app: App) -> int:
 
 
 def _fire(session: Session, app: App, deadline_id: int, now: datetime) -> bool:
-    claimed = session.execute(
-        update(Deadline)
-        .where(Deadline.id == deadline_id, Deadline.status == "pending")
-        .values(status="fired", fired_at=now)
-    )
-    if claimed.rowcount != 1:  # type: ignore[attr-defined]
+    fired = {"status": "fired", "fired_at": now}
+    if not claim(session, Deadline, deadline_id, where=Deadline.status == "pending", values=fired):
         return False
     deadline = session.get_one(Deadline, deadline_id)
     case = session.get_one(Case, deadline.case_id)

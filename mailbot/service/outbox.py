@@ -5,8 +5,8 @@ state change and the mail to send are committed together or not at all. The
 row holds the fully composed bytes and a deterministic Message-ID; its dedup
 key (`escalation:ESC-2026-0007:step-2`) makes a second enqueue a no-op.
 
-`flush()` delivers pending rows one by one: claim (pending -> sending, a
-conditional UPDATE), deliver, record. A row found in `sending` at the start of
+`flush()` delivers pending rows one by one: claim (pending -> sending,
+`mailbot.store.claim`), deliver, record. A row found in `sending` at the start of
 a flush is a crash between delivery and record: the Sent folder decides
 whether it went out.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.domain.message import Address
@@ -24,6 +24,7 @@ from mailbot.mail.compose import OutgoingMail, compose, make_message_id
 from mailbot.mail.port import Envelope, MailboxError
 from mailbot.service.app import App
 from mailbot.service.threads import thread_index
+from mailbot.store.claim import claim
 from mailbot.store.tables import OutboundMessage, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -221,12 +222,13 @@ def flush(app: App, limit: int | None = None) -> FlushReport:
 
 def _claim(app: App, row_id: int) -> bool:
     with app.db.session() as session:
-        result = session.execute(
-            update(OutboundMessage)
-            .where(OutboundMessage.id == row_id, OutboundMessage.status == "pending")
-            .values(status="sending", attempts=OutboundMessage.attempts + 1)
+        return claim(
+            session,
+            OutboundMessage,
+            row_id,
+            where=OutboundMessage.status == "pending",
+            values={"status": "sending", "attempts": OutboundMessage.attempts + 1},
         )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _deliver_one(app: App, row_id: int, report: FlushReport) -> bool:

@@ -8,6 +8,7 @@ timeout lets the CLI read while the daemon writes.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,14 +21,17 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, create_engine, event, func, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.resources import migrations_dir
 from mailbot.store.tables import Lease, Meta
 
 log = logging.getLogger(__name__)
+
+# pg_advisory_lock key that serialises `upgrade()` between instances ("mailbot" + 1)
+MIGRATION_LOCK_KEY = 0x6D61696C626F7401
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -43,7 +47,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _without_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) and "\x00" in value else value
+
+
+def _drop_nul_characters(
+    _connection: Any,
+    _cursor: Any,
+    statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> tuple[str, Any]:
+    """Remove NUL characters from every text parameter, on every database.
+
+    PostgreSQL cannot store U+0000 in text (SQLite can), and mail is full of
+    them: a subject with a stray NUL, a binary attachment read as a title.
+    The raw message bytes are kept intact (bytes are not text), so dropping
+    NUL from what is derived from them loses nothing; doing it on SQLite too
+    keeps both databases holding the same data.
+    """
+
+    def clean(params: Any) -> Any:
+        if isinstance(params, dict):
+            return {key: _without_nul(value) for key, value in params.items()}
+        if isinstance(params, list | tuple):
+            return type(params)(_without_nul(value) for value in params)
+        return params
+
+    if executemany and isinstance(parameters, list | tuple):
+        return statement, type(parameters)(clean(params) for params in parameters)
+    return statement, clean(parameters)
+
+
 def make_engine(url: str) -> Engine:
+    engine = _make_engine(url)
+    event.listen(engine, "before_cursor_execute", _drop_nul_characters, retval=True)
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -94,11 +137,49 @@ class Database:
         return cfg
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent).
+
+        Every instance upgrades at start, and the two of a hot standby pair
+        often start together (after a reboot, or a release rolled out to
+        both). Unserialised, the second one runs the same CREATE/ALTER TABLE
+        and fails: on PostgreSQL with an IntegrityError that ends the daemon.
+        So one upgrades at a time, and the other then finds nothing to do.
+        """
         try:
-            command.upgrade(self._alembic(), "head")
+            with self._migration_lock():
+                command.upgrade(self._alembic(), "head")
         except OperationalError as exc:
             raise DatabaseUnavailable(str(exc.orig)) from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """PostgreSQL: a session advisory lock (freed by the server if we die).
+        SQLite: an flock on a file next to the database (freed by the kernel)."""
+        url = self.engine.url
+        if url.get_backend_name() == "postgresql":
+            with self.engine.connect() as connection:
+                connection.execute(select(func.pg_advisory_lock(MIGRATION_LOCK_KEY)))
+                connection.commit()
+                try:
+                    yield
+                finally:
+                    try:
+                        connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK_KEY)))
+                        connection.commit()
+                    except SQLAlchemyError as exc:  # a lost connection took the lock with it
+                        log.debug("migration lock not released: %s", exc)
+                        connection.invalidate()
+        elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            lock_path = Path(f"{url.database}.migrate-lock")
+            try:
+                handle = lock_path.open("a")
+            except OSError as exc:
+                raise DatabaseUnavailable(f"cannot create {lock_path}: {exc.strerror}") from exc
+            with handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
+        else:
+            yield
 
     def migration_state(self) -> tuple[str | None, str | None]:
         """(current revision, newest revision)."""

@@ -32,9 +32,18 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, deferred, mapped_column, relationship
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Mapper,
+    deferred,
+    mapped_column,
+    relationship,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -72,6 +81,28 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSON,
         list[Any]: JSON,
     }
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _fit_text_to_columns(_mapper: Mapper[Any], _connection: Connection, target: Base) -> None:
+    """Clip text to its column's length, on every database.
+
+    SQLite ignores VARCHAR lengths; PostgreSQL refuses a longer value and the
+    whole transaction with it, so a 1,000-character display name would send
+    a compliment to quarantine on PostgreSQL only. Text taken from mail
+    (names, titles, subjects) is clipped instead. Keys (primary key, unique
+    columns) never are: a clipped key could collide, so it fails loudly.
+    """
+    state = inspect(target)
+    for attribute in state.mapper.column_attrs:
+        column = attribute.columns[0]
+        length = getattr(column.type, "length", None)
+        if not length or column.primary_key or column.unique:
+            continue
+        value = state.dict.get(attribute.key)  # only what is loaded: never a lazy load here
+        if isinstance(value, str) and len(value) > length:
+            setattr(target, attribute.key, value[:length])
 
 
 class Case(Base):

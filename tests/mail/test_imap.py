@@ -377,6 +377,7 @@ def test_it_keeps_the_copy_for_sent_until_the_server_is_back(
     assert len(dovecot.messages("Sent")) == 1
 
 
+@pytest.mark.database
 @pytest.mark.parametrize("during", ["fetch", "move"])
 def test_it_survives_a_restart_in_the_middle_of_an_ingest_pass(
     imap_app: Callable[[], App],
@@ -394,6 +395,7 @@ def test_it_survives_a_restart_in_the_middle_of_an_ingest_pass(
     assert_each_once(app, dovecot, 10)
 
 
+@pytest.mark.database
 @pytest.mark.parametrize("during", ["fetch", "move"])
 def test_it_finishes_a_pass_cut_short_by_an_outage_on_the_next_pass(
     imap_app: Callable[[], App],
@@ -440,6 +442,7 @@ def interrupt_on_call(
 
 
 @pytest.mark.slow
+@pytest.mark.database
 def test_it_ingests_a_backlog_of_1000_messages(
     imap_app: Callable[[], App], dovecot: Account
 ) -> None:
@@ -552,6 +555,7 @@ def test_it_is_built_from_the_config(imap_config: Callable[..., Config]) -> None
         from_config(config.model_copy(update={"smtp": None}))
 
 
+@pytest.mark.database
 def test_it_runs_the_daemon_over_imap_through_an_outage(
     imap_app: Callable[[], App], dovecot: Account
 ) -> None:

@@ -36,7 +36,7 @@ def at(day: int, month: int = 12, hour: int = 10) -> datetime:
 
 @pytest.fixture
 def story(make_config: Callable[..., Config]) -> Story:
-    story = Story(make_config(), ManualClock(at(7, hour=8)))
+    story = Story(make_config(organisation={"digest_to": []}), ManualClock(at(7, hour=8)))
     story.run()
     return story
 

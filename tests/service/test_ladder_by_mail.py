@@ -34,13 +34,15 @@ def story(
 ) -> Story:
     """The same story on the embedded Maildir and on a real IMAP server (Dovecot + SMTP)."""
     clock = ManualClock(at(7, 12, hour=8))
+    quiet = {"digest_to": []}  # the weekly digest has its own tests
     if request.param == "maildir":
-        story = Story(make_config(), clock)
+        story = Story(make_config(organisation=quiet), clock)
     else:
         account = request.getfixturevalue("dovecot")
         smtp = request.getfixturevalue("smtp_server")
         (tmp_path / "imap.secret").write_text(account.password)
         config = make_config(
+            organisation=quiet,
             mailbox={
                 "backend": "imap",
                 "imap": {
