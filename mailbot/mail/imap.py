@@ -846,7 +846,9 @@ class ImapMailbox:
                     raise
         return found
 
-    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+    def move_many(
+        self, folder: str, keys: Sequence[str], destination: str
+    ) -> dict[str, str | None]:
         return {key: self.move(folder, key, destination) for key in keys}
 
     def move(self, folder: str, key: str, destination: str) -> str | None:

@@ -100,7 +100,9 @@ class Mailbox(Protocol):
         backend may fetch a group in one round trip without unbounded memory.
         """
 
-    def move_many(self, folder: str, keys: Sequence[str], destination: str) -> dict[str, str | None]:
+    def move_many(
+        self, folder: str, keys: Sequence[str], destination: str
+    ) -> dict[str, str | None]:
         """Move several messages; maps each key to its new key (None: unknown or gone)."""
 
     def move(self, folder: str, key: str, destination: str) -> str | None:

@@ -35,7 +35,9 @@ def story(make_config: Callable[..., Config]) -> Story:
 
 
 def escalate_to_step_two(story: Story) -> None:
-    story.drop(mail(sender=ANNA, subject="Escalatie acme: back-ups mislukken", body="Start: stap 2"))
+    story.drop(
+        mail(sender=ANNA, subject="Escalatie acme: back-ups mislukken", body="Start: stap 2")
+    )
     story.run(at(1))
     story.new_mail()
 
@@ -51,16 +53,25 @@ def pending_deadlines(story: Story, ref: str) -> list[str]:
     with db.session() as session:
         case = session.scalar(select(Case).where(Case.ref == ref))
         assert case is not None
-        return [d.kind for d in session.scalars(
-            select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "pending"))]
+        return [
+            d.kind
+            for d in session.scalars(
+                select(Deadline).where(Deadline.case_id == case.id, Deadline.status == "pending")
+            )
+        ]
 
 
 def test_it_asks_the_owner_whether_a_compliment_is_proof_and_akkoord_resolves(story: Story) -> None:
     escalate_to_step_two(story)
     assert "step" in pending_deadlines(story, "ESC-2026-0001")
-    story.drop(mail(sender="klant@klant.example", subject="Compliment",
-                    body="De hosting van Acme Hosting is sinds vorige week eindelijk stabiel!"),
-               folder="complimenten")
+    story.drop(
+        mail(
+            sender="klant@klant.example",
+            subject="Compliment",
+            body="De hosting van Acme Hosting is sinds vorige week eindelijk stabiel!",
+        ),
+        folder="complimenten",
+    )
     story.run(at(2))
     out = story.new_mail()
     question = [m for m in out if m.to == [ANNA]]
@@ -71,11 +82,22 @@ def test_it_asks_the_owner_whether_a_compliment_is_proof_and_akkoord_resolves(st
     compliment = cases(story)["CMP-2026-0001"]
     assert compliment.supplier_id == "acme"
     assert compliment.data["suppliers"] == [
-        {"supplier": "acme", "how": "name", "evidence": "Acme Hosting B.V.", "cases": ["ESC-2026-0001"]}
+        {
+            "supplier": "acme",
+            "how": "name",
+            "evidence": "Acme Hosting B.V.",
+            "cases": ["ESC-2026-0001"],
+        }
     ]
 
-    story.drop(mail(sender=ANNA, subject=f"Re: {question[0].subject}", body="AKKOORD",
-                    in_reply_to=question[0].mail.message_id))
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {question[0].subject}",
+            body="AKKOORD",
+            in_reply_to=question[0].mail.message_id,
+        )
+    )
     story.run(at(3))
     out = story.new_mail()
     assert any(SM in m.to and "afgesloten" in m.subject for m in out)
@@ -86,21 +108,38 @@ def test_it_asks_the_owner_whether_a_compliment_is_proof_and_akkoord_resolves(st
 def test_it_attaches_a_compliment_naming_two_suppliers_to_each_and_says_so(
     make_config: Callable[..., Config],
 ) -> None:
-    config = make_config(suppliers=[
-        {"id": "acme", "name": "Acme Hosting B.V.", "domains": ["acme.example"], "sla_reference": "SLA A",
-         "counterpart": SM},
-        {"id": "globex", "name": "Globex Facilitair", "domains": ["globex.example"],
-         "sla_reference": "DVO G", "counterpart": "sm@globex.example"},
-    ])
+    config = make_config(
+        suppliers=[
+            {
+                "id": "acme",
+                "name": "Acme Hosting B.V.",
+                "domains": ["acme.example"],
+                "sla_reference": "SLA A",
+                "counterpart": SM,
+            },
+            {
+                "id": "globex",
+                "name": "Globex Facilitair",
+                "domains": ["globex.example"],
+                "sla_reference": "DVO G",
+                "counterpart": "sm@globex.example",
+            },
+        ]
+    )
     story = Story(config, ManualClock(at(1, hour=8)))
     story.run()
     for supplier in ("acme", "globex"):
         story.drop(mail(sender=ANNA, subject=f"Escalatie {supplier}: traag", body="x"))
     story.run(at(1))
     story.new_mail()
-    story.drop(mail(sender="klant@klant.example", subject="Compliment",
-                    body="Zowel Acme Hosting als Globex Facilitair deden het deze maand prima."),
-               folder="complimenten")
+    story.drop(
+        mail(
+            sender="klant@klant.example",
+            subject="Compliment",
+            body="Zowel Acme Hosting als Globex Facilitair deden het deze maand prima.",
+        ),
+        folder="complimenten",
+    )
     story.run(at(2))
     questions = [m for m in story.new_mail() if "bewijs van verbetering" in m.subject]
     assert len(questions) == 2
@@ -108,9 +147,17 @@ def test_it_attaches_a_compliment_naming_two_suppliers_to_each_and_says_so(
     assert all("Ik beslis dit nooit zelf" in q.text for q in questions)
 
 
-def test_it_links_a_compliment_about_a_supplier_without_open_cases_and_asks_nobody(story: Story) -> None:
-    story.drop(mail(sender="klant@klant.example", subject="Compliment",
-                    body="Jan van servicemanager@acme.example hielp ons geweldig."), folder="complimenten")
+def test_it_links_a_compliment_about_a_supplier_without_open_cases_and_asks_nobody(
+    story: Story,
+) -> None:
+    story.drop(
+        mail(
+            sender="klant@klant.example",
+            subject="Compliment",
+            body="Jan van servicemanager@acme.example hielp ons geweldig.",
+        ),
+        folder="complimenten",
+    )
     story.run(at(2))
     out = story.new_mail()
     assert not any(ANNA in m.to for m in out)
@@ -126,34 +173,68 @@ def only(mails: list[Sent], to: str) -> Sent:
     return found[0]
 
 
-def test_it_passes_praise_to_a_suppliers_person_and_the_reaction_back_to_the_maker(story: Story) -> None:
+def test_it_passes_praise_to_a_suppliers_person_and_the_reaction_back_to_the_maker(
+    story: Story,
+) -> None:
     maker, manager = "klant@klant.example", "manager@acme.example"
-    story.drop(mail(sender=maker, sender_name="Mevr. De Groot", subject="Compliment",
-                    body="Jan Pietersen van Acme loste onze storing op zondag op. Top!"))
+    story.drop(
+        mail(
+            sender=maker,
+            sender_name="Mevr. De Groot",
+            subject="Compliment",
+            body="Jan Pietersen van Acme loste onze storing op zondag op. Top!",
+        )
+    )
     story.run(at(2))
     notice = only(story.new_mail(), KARIN)
-    story.drop(mail(sender=KARIN, subject=f"Re: {notice.subject}", body=f"ONTVANGER: {SM}",
-                    in_reply_to=notice.mail.message_id))
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {SM}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
     story.run(at(3))
     ask = only(story.new_mail(), manager)
-    assert ask.text.startswith("Geachte") and "GEGEVEN" in ask.text, "the counterpart's manager gives it"
+    assert ask.text.startswith("Geachte") and "GEGEVEN" in ask.text, (
+        "the counterpart's manager gives it"
+    )
 
-    story.drop(mail(sender=manager, subject=f"RE: {ask.subject}", body="Gegeven, met taart.",
-                    in_reply_to=ask.mail.message_id))
+    story.drop(
+        mail(
+            sender=manager,
+            subject=f"RE: {ask.subject}",
+            body="Gegeven, met taart.",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
     story.run(at(4))
     out = story.new_mail()
     given = only(out, SM)
     assert "Een compliment voor u" in given.subject and "Geachte" in given.text
     assert not any(manager in m.to for m in out), "no automatic confirmation across the boundary"
 
-    story.drop(mail(sender=SM, subject=f"RE: {given.subject}", body="Wat leuk, dank u!",
-                    in_reply_to=given.mail.message_id))
+    story.drop(
+        mail(
+            sender=SM,
+            subject=f"RE: {given.subject}",
+            body="Wat leuk, dank u!",
+            in_reply_to=given.mail.message_id,
+        )
+    )
     story.run(at(7))
     out = story.new_mail()
     assert "Wat leuk, dank u!" in only(out, maker).text, "the reaction goes back to the maker"
     cap = only(out, manager)
     assert "CAP:" in cap.text and cap.text.startswith("Geachte")
-    story.drop(mail(sender=manager, subject=f"RE: {cap.subject}", body="GEEN CAP",
-                    in_reply_to=cap.mail.message_id))
+    story.drop(
+        mail(
+            sender=manager,
+            subject=f"RE: {cap.subject}",
+            body="GEEN CAP",
+            in_reply_to=cap.mail.message_id,
+        )
+    )
     story.run(at(8))
     assert cases(story)["CMP-2026-0001"].state == "closed"
