@@ -26,6 +26,7 @@ from email.policy import compat32, default
 from pathlib import Path
 
 from bench.report import write_section
+from mailbot.mail.parse import parse
 
 CONFIG = """
 [mailbot]
@@ -106,11 +107,10 @@ def prepare(root: Path, messages: int, cases: int) -> list[Path]:
     mailbot(root, "run", "--once")  # opens the cases, sends step 1
     letters: list[tuple[int, str, str]] = []
     for path in (root / "mailbox" / ".Uitgaand" / "cur").iterdir():
-        mail = email.message_from_bytes(path.read_bytes(), policy=compat32)
-        subject = str(mail["Subject"])
-        if "Stap 1" in subject:
-            supplier = int(str(mail["To"]).split("@s")[1].split(".")[0])
-            letters.append((supplier, subject, str(mail["Message-ID"]).strip("<>")))
+        mail = parse(path.read_bytes())
+        if "Stap 1" in mail.subject:
+            supplier = int(mail.to[0].email.split("@s")[1].split(".")[0])
+            letters.append((supplier, mail.subject, mail.message_id or ""))
     replies = messages * 4 // 5
     files: list[Path] = []
     for n in range(messages):

@@ -39,12 +39,22 @@ class DatabaseUnavailable(RuntimeError):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # SQLAlchemy's recipe for real SAVEPOINTs on SQLite: the driver's own
+    # transaction handling is switched off and we emit BEGIN ourselves (below)
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    # IMMEDIATE: take the write lock now (waiting up to busy_timeout). A deferred
+    # transaction that read first cannot become a writer after another connection
+    # (the lease heartbeat, a second instance) committed: SQLite refuses at once.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _without_nul(value: Any) -> Any:
@@ -98,6 +108,7 @@ def _make_engine(url: str) -> Engine:
                 ) from exc
         engine = create_engine(url, connect_args={"timeout": 10})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 

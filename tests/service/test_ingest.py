@@ -207,3 +207,21 @@ def test_it_sends_the_admin_notice_of_a_quarantined_message(app: App) -> None:
     (notice,) = list(spool.iterdir())
     assert b"beheer@gemeente.example" in notice.read_bytes()
     shutil.rmtree(spool)
+
+
+def test_it_applies_batches_while_another_connection_keeps_committing(app: App) -> None:
+    """A deferred SQLite transaction that read first cannot become a writer after another
+    connection committed; every transaction therefore takes the write lock at its start."""
+    import threading
+    from datetime import timedelta
+
+    from mailbot.service.lease import Lease
+
+    start(app)
+    for n in range(300):
+        drop(app, INBOX, make_mail(f"bericht {n}", body=f"tekst {n}"), f"m{n}.eml")
+    lease = Lease(app.db, "heartbeat-test", "other", timedelta(seconds=0.03))
+    lost = threading.Event()
+    with lease.heartbeat(lost):  # renews (commits) every 10 ms from its own connection
+        report = ingest(app, process)
+    assert report.errors == [] and report.applied == 300
