@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.message import Address
@@ -30,6 +30,7 @@ from mailbot.store.tables import OutboundMessage, TimelineEvent
 log = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 5
+_DELIVER_GROUP = 20  # rows claimed, and recorded, per transaction
 
 
 def is_allowed(app: App, email: str) -> bool:
@@ -213,71 +214,114 @@ def flush(app: App, limit: int | None = None) -> FlushReport:
             ids = list(session.scalars(query.limit(limit) if limit else query))
         if not ids:
             break
-        for row_id in ids:
-            if app.stop.is_set() or not _deliver_one(app, row_id, report):
+        for start in range(0, len(ids), _DELIVER_GROUP):
+            if app.stop.is_set() or not _deliver_group(
+                app, ids[start : start + _DELIVER_GROUP], report
+            ):
                 return report
         after = ids[-1]
     return report
 
 
-def _claim(app: App, row_id: int) -> bool:
+@dataclass(frozen=True)
+class _Claimed:
+    id: int
+    mode: str
+    message_id: str
+    recipients: list[str]
+    raw: bytes = field(repr=False)
+
+
+def _claim_group(app: App, ids: list[int]) -> list[_Claimed]:
+    """Claim a group of rows in one transaction (pending -> sending, attempts + 1)."""
+    claimed: list[_Claimed] = []
     with app.db.session() as session:
-        return claim(
-            session,
-            OutboundMessage,
-            row_id,
-            where=OutboundMessage.status == "pending",
-            values={"status": "sending", "attempts": OutboundMessage.attempts + 1},
+        for row_id in ids:
+            won = claim(
+                session,
+                OutboundMessage,
+                row_id,
+                where=OutboundMessage.status == "pending",
+                values={"status": "sending", "attempts": OutboundMessage.attempts + 1},
+            )
+            if won:
+                row = session.get_one(OutboundMessage, row_id)
+                claimed.append(
+                    _Claimed(row.id, row.mode, row.message_id, list(row.recipients), row.raw)
+                )
+    return claimed
+
+
+def _deliver_group(app: App, ids: list[int], report: FlushReport) -> bool:
+    """Claim, deliver and record a group; False when the mailbox is down and flushing
+    should stop. A crash between delivery and record leaves rows in `sending`, which
+    the next flush looks up in Sent before anything is sent again."""
+    claimed = _claim_group(app, ids)
+    delivered: list[tuple[_Claimed, str, str | None]] = []
+    for index, item in enumerate(claimed):
+        try:
+            if item.mode == "draft":
+                used_id, ref = item.message_id, app.mailbox.save_draft(item.raw, item.message_id)
+            else:
+                envelope = Envelope(sender=app.own_address, recipients=item.recipients)
+                used_id, ref = app.mailbox.send(item.raw, envelope, item.message_id), None
+        except MailboxError as exc:
+            _record(app, delivered, report)
+            delivered = []
+            _delivery_failed(app, item.id, exc, report)
+            if not exc.permanent:  # the mailbox is down: give the rest back untouched
+                _release(app, [c.id for c in claimed[index + 1 :]])
+                return False
+            continue  # a refused message does not stop the others
+        delivered.append((item, used_id, ref))
+    _record(app, delivered, report)
+    return True
+
+
+def _release(app: App, ids: list[int]) -> None:
+    if not ids:
+        return
+    with app.db.session() as session:
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.id.in_(ids), OutboundMessage.status == "sending")
+            .values(status="pending", attempts=OutboundMessage.attempts - 1)
         )
 
 
-def _deliver_one(app: App, row_id: int, report: FlushReport) -> bool:
-    """Deliver one row; False when the mailbox is down and flushing should stop."""
-    if not _claim(app, row_id):
-        return True
-    with app.db.session() as session:
-        row = session.get_one(OutboundMessage, row_id)
-        raw, mode, message_id = row.raw, row.mode, row.message_id
-        recipients = list(row.recipients)
-    try:
-        if mode == "draft":
-            ref = app.mailbox.save_draft(raw, message_id)
-            used_id = message_id
-        else:
-            envelope = Envelope(sender=app.own_address, recipients=recipients)
-            used_id = app.mailbox.send(raw, envelope, message_id)
-            ref = None
-    except MailboxError as exc:
-        _delivery_failed(app, row_id, exc, report)
-        # A refused message does not stop the others; a mailbox that is down does.
-        return exc.permanent
+def _record(
+    app: App, delivered: list[tuple[_Claimed, str, str | None]], report: FlushReport
+) -> None:
+    if not delivered:
+        return
     now = app.clock.now()
     with app.db.session() as session:
-        row = session.get_one(OutboundMessage, row_id)
-        row.status = "drafted" if mode == "draft" else "sent"
-        row.message_id = used_id
-        row.backend_ref = ref
-        row.sent_at = now
-        row.last_error = None
-        if row.case_id is not None:
-            verb = "draft saved" if mode == "draft" else "sent"
-            session.add(
-                TimelineEvent(
-                    case_id=row.case_id,
-                    at=now,
-                    kind="mail-out" if mode == "send" else "draft",
-                    actor="mailbot",
-                    summary=f"{verb}: {row.subject} → {', '.join(recipients)}",
-                    data={"purpose": row.purpose, "message_id": used_id},
-                    outbound_id=row.id,
+        for item, used_id, ref in delivered:
+            row = session.get_one(OutboundMessage, item.id)
+            row.status = "drafted" if item.mode == "draft" else "sent"
+            row.message_id = used_id
+            row.backend_ref = ref
+            row.sent_at = now
+            row.last_error = None
+            if row.case_id is not None:
+                verb = "draft saved" if item.mode == "draft" else "sent"
+                session.add(
+                    TimelineEvent(
+                        case_id=row.case_id,
+                        at=now,
+                        kind="mail-out" if item.mode == "send" else "draft",
+                        actor="mailbot",
+                        summary=f"{verb}: {row.subject} → {', '.join(item.recipients)}",
+                        data={"purpose": row.purpose, "message_id": used_id},
+                        outbound_id=row.id,
+                    )
                 )
-            )
-    if mode == "draft":
-        report.drafted += 1
-    else:
-        report.sent += 1
-    log.info("mail out: %s %s (%s)", "drafted" if mode == "draft" else "sent", row_id, row.purpose)
-    return True
+            log.info("mail out: %s %s (%s)", row.status, row.id, row.purpose)
+    for item, _, _ in delivered:
+        if item.mode == "draft":
+            report.drafted += 1
+        else:
+            report.sent += 1
 
 
 def _delivery_failed(app: App, row_id: int, error: MailboxError, report: FlushReport) -> None:
