@@ -313,6 +313,22 @@ def samples(name: str, language: str, texts: dict[str, str]) -> Samples:
 sample("digest")(digest_samples)
 
 
+@sample("cap_hit")
+def _cap_hit(lang: str, t: dict[str, str]) -> Samples:
+    return [
+        (
+            window,
+            {
+                "recipient": "servicemanager@acme.example",
+                "window": window,
+                "limit": limit,
+                "subject": f"[ESC-2026-0007] {t['shortfall']}",
+            },
+        )
+        for window, limit in (("hour", 20), ("day", 100))
+    ]
+
+
 for _n in range(1, 6):
     sample(f"step{_n}")(lambda lang, t, n=_n: [("letter", letter(lang, t, n))])
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.message import Address
@@ -25,7 +26,7 @@ from mailbot.mail.port import Envelope, MailboxError
 from mailbot.service.app import App
 from mailbot.service.threads import thread_index
 from mailbot.store.claim import claim
-from mailbot.store.tables import OutboundMessage, TimelineEvent
+from mailbot.store.tables import OutboundMessage, OutboundRecipient, TimelineEvent
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,7 @@ class FlushReport:
     drafted: int = 0
     recovered: int = 0
     failed: int = 0
+    held: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -252,13 +254,87 @@ def _claim_group(app: App, ids: list[int]) -> list[_Claimed]:
     return claimed
 
 
+class _Caps:
+    """Loop protection (SPEC §8): at most so many mails per recipient per hour and per day.
+
+    A mail over a cap is held, never dropped: it stays pending and goes out when
+    the window allows; the admins hear of it once per recipient per day.
+    """
+
+    def __init__(self, app: App, recipients: set[str]) -> None:
+        self.app = app
+        now = app.clock.now()
+        self.limits = {
+            "hour": (now - timedelta(hours=1), app.config.mailbot.max_per_recipient_per_hour),
+            "day": (now - timedelta(days=1), app.config.mailbot.max_per_recipient_per_day),
+        }
+        self.counts: dict[str, dict[str, int]] = {name: {} for name in self.limits}
+        if not recipients:
+            return
+        with app.db.session() as session:
+            for name, (since, _) in self.limits.items():
+                rows = session.execute(
+                    select(OutboundRecipient.email, func.count())
+                    .where(
+                        OutboundRecipient.email.in_(recipients), OutboundRecipient.sent_at > since
+                    )
+                    .group_by(OutboundRecipient.email)
+                )
+                self.counts[name] = {email: count for email, count in rows}
+
+    def over(self, recipients: list[str]) -> tuple[str, str, int] | None:
+        """(recipient, window, limit) of the first cap this mail would exceed."""
+        for name, (_, limit) in self.limits.items():
+            for email in recipients:
+                if self.counts[name].get(email, 0) >= limit:
+                    return email, name, limit
+        return None
+
+    def count(self, recipients: list[str]) -> None:
+        for name in self.limits:
+            for email in recipients:
+                self.counts[name][email] = self.counts[name].get(email, 0) + 1
+
+
+def _held_by_cap(app: App, item: _Claimed, capped: tuple[str, str, int]) -> None:
+    email, window, limit = capped
+    today = app.calendar.local_date(app.clock.now()).isoformat()
+    with app.db.session() as session:
+        row = session.get_one(OutboundMessage, item.id)
+        row.status = "pending"
+        row.attempts -= 1
+        row.last_error = f"held: {email} already had {limit} mails this {window}"
+        notify_admins(
+            session,
+            app,
+            dedup_key=f"cap:{email}:{today}",
+            template="cap_hit",
+            recipient=email,
+            window=window,
+            limit=limit,
+            subject=row.subject,
+        )
+    log.warning(
+        "outbox %s held: %s reached the cap of %s per %s",
+        item.id,
+        "…@" + email.rpartition("@")[2],
+        limit,
+        window,
+    )
+
+
 def _deliver_group(app: App, ids: list[int], report: FlushReport) -> bool:
     """Claim, deliver and record a group; False when the mailbox is down and flushing
     should stop. A crash between delivery and record leaves rows in `sending`, which
     the next flush looks up in Sent before anything is sent again."""
     claimed = _claim_group(app, ids)
+    caps = _Caps(app, {r for item in claimed if item.mode == "send" for r in item.recipients})
     delivered: list[tuple[_Claimed, str, str | None]] = []
     for index, item in enumerate(claimed):
+        if item.mode == "send" and (capped := caps.over(item.recipients)):
+            _held_by_cap(app, item, capped)
+            report.held += 1
+            continue
         try:
             if item.mode == "draft":
                 used_id, ref = item.message_id, app.mailbox.save_draft(item.raw, item.message_id)
@@ -273,6 +349,8 @@ def _deliver_group(app: App, ids: list[int], report: FlushReport) -> bool:
                 _release(app, [c.id for c in claimed[index + 1 :]])
                 return False
             continue  # a refused message does not stop the others
+        if item.mode == "send":
+            caps.count(item.recipients)
         delivered.append((item, used_id, ref))
     _record(app, delivered, report)
     return True
@@ -303,6 +381,11 @@ def _record(
             row.backend_ref = ref
             row.sent_at = now
             row.last_error = None
+            if item.mode == "send":
+                session.add_all(
+                    OutboundRecipient(outbound_id=row.id, email=email, sent_at=now)
+                    for email in dict.fromkeys(item.recipients)
+                )
             if row.case_id is not None:
                 verb = "draft saved" if item.mode == "draft" else "sent"
                 session.add(

@@ -214,6 +214,19 @@ class OutboundMessage(Base):
     __table_args__ = (Index("ix_outbound_messages_status", "status", "id"),)
 
 
+class OutboundRecipient(Base):
+    """One address a sent mail went to: what the per-recipient caps count."""
+
+    __tablename__ = "outbound_recipients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbound_id: Mapped[int] = mapped_column(ForeignKey("outbound_messages.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(320))
+    sent_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_outbound_recipients_email_sent_at", "email", "sent_at"),)
+
+
 class Deadline(Base):
     """A moment at which a case needs attention (next step, reminder, KPI norm)."""
 

@@ -176,3 +176,29 @@ def test_it_sends_to_the_accepted_recipients_when_one_is_refused(
     assert status(relayed, row_id).status == "sent"
     (received,) = smtp_server.sink.wait_for(1)
     assert received.recipients == ["servicemanager@acme.example"]
+
+
+def test_it_holds_mail_over_the_per_recipient_cap_and_sends_it_when_the_window_allows(
+    make_app: Callable[..., App],
+) -> None:
+    from datetime import timedelta
+
+    app = make_app(mailbot={"max_per_recipient_per_hour": 3})
+    ids = [
+        queue(app, f"loop:{n}", m=mail("servicemanager@acme.example", f"bericht {n}"))
+        for n in range(5)
+    ]
+    report = flush(app)
+    assert (report.sent, report.held) == (3 + 1, 2), (
+        "three to the supplier, one notice to the admins"
+    )
+    held = status(app, ids[3])
+    assert held.status == "pending" and held.attempts == 0 and "held" in (held.last_error or "")
+    notices = [
+        m for m in spool(app, "Uitgaand") if b"beheer@gemeente.example" in m.split(b"\r\n\r\n")[0]
+    ]
+    assert len(notices) == 1 and "Verzendlimiet" in parse(notices[0]).subject
+    assert flush(app).sent == 0, "still capped, and the admins are told only once"
+    app.clock.advance(timedelta(minutes=61))  # type: ignore[attr-defined]
+    assert flush(app).sent == 2
+    assert [status(app, i).status for i in ids] == ["sent"] * 5
