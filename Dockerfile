@@ -105,7 +105,7 @@ USER 10001:10001
 #   HEALTHCHECK --interval=60s --timeout=10s --start-period=30s --retries=3 \
 #     CMD ["/opt/venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8025/healthz', timeout=5)"]
 HEALTHCHECK --interval=2m --timeout=30s --start-period=1m --retries=3 \
-    CMD ["/opt/venv/bin/mailbot", "check-config"]
+    CMD ["/opt/venv/bin/mailbot", "check-config", "--no-probe"]
 
 # SIGTERM (docker stop) makes mailbot finish the current message, then exit;
 # give it time: `docker run --stop-timeout 60` / compose `stop_grace_period: 60s`.

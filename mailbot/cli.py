@@ -141,10 +141,20 @@ def _open_app(config: Config, migrate: bool = True) -> Any:
 
     try:
         return build_app(config, migrate=migrate)
+    except ConfigError as exc:  # a backend found its section unusable
+        _report_config_problems(exc)
     except DatabaseUnavailable as exc:
         fail(f"the database cannot be reached: {exc}", EXIT_UNAVAILABLE)
     except MailboxError as exc:
         fail(f"the mailbox cannot be reached: {exc}", EXIT_UNAVAILABLE)
+
+
+def _report_config_problems(exc: ConfigError) -> NoReturn:
+    where = f"{exc.path}: " if exc.path else ""
+    typer.echo(f"{where}the config has {len(exc.problems)} problem(s):", err=True)
+    for problem in exc.problems:
+        typer.echo(f"  {problem}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
 
 
 def _open_app_patiently(config: Config) -> Any:
@@ -160,6 +170,8 @@ def _open_app_patiently(config: Config) -> Any:
     while True:
         try:
             return build_app(config)
+        except ConfigError as exc:
+            _report_config_problems(exc)
         except (DatabaseUnavailable, MailboxError) as exc:
             if isinstance(exc, MailboxError) and exc.permanent:
                 fail(f"the mailbox refused us: {exc}", EXIT_UNAVAILABLE)
@@ -215,7 +227,15 @@ def run(
 
 
 @app.command("check-config")
-def check_config() -> None:
+def check_config(
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe/--no-probe",
+            help="Also connect to the mailbox and report what mailbot can see (read-only).",
+        ),
+    ] = True,
+) -> None:
     """Validate the config, then check the database; prints every problem with its key."""
     from mailbot.store.db import Database, DatabaseUnavailable
 
@@ -254,6 +274,28 @@ def check_config() -> None:
             f"  schema:       at {current or 'empty'}, newest is {head}: "
             "run `mailbot db upgrade` (the daemon also does this at start)"
         )
+    if probe:
+        _probe_mailbox(config)
+
+
+def _probe_mailbox(config: Config) -> None:
+    """Connect to the mailbox and say what mailbot can see there (read-only)."""
+    from mailbot.daemon import make_mailbox
+    from mailbot.mail.port import MailboxError
+
+    try:
+        mailbox = make_mailbox(config)
+        lines = mailbox.probe() if hasattr(mailbox, "probe") else None
+        if lines is None:
+            mailbox.open([])
+            lines = [f"opened {config.mailbox.backend} mailbox {config.mailbox.address}"]
+    except ConfigError as exc:
+        _report_config_problems(exc)
+    except MailboxError as exc:
+        fail(f"the mailbox cannot be reached: {exc}", EXIT_UNAVAILABLE)
+    typer.echo("  mailbox check:")
+    for line in lines:
+        typer.echo(f"    {line}")
 
 
 @db_app.command("upgrade")
@@ -389,6 +431,49 @@ def case_handover(
         change_owner(session, bot, case, email, actor="admin (command line)", inbound_id=None)
     flush(bot)
     typer.echo(f"{case_ref.upper()}: handed over to {email}")
+
+
+@app.command("purge")
+def purge(
+    older_than: Annotated[
+        int | None,
+        typer.Option("--older-than", help="Days since a case closed (default: retention_days)."),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do it (otherwise only say what would go).")
+    ] = False,
+) -> None:
+    """Remove mail and personal data of long-closed cases; the figures stay (off by default)."""
+    from datetime import timedelta
+
+    from mailbot.service.retention import purge as run_purge
+
+    config = load_config()
+    days = older_than or config.mailbot.retention_days
+    if days is None:
+        fail(
+            "give --older-than DAYS (no retention_days in the config: purging is off)", EXIT_CONFIG
+        )
+    if days < 30:
+        fail("--older-than must be at least 30 days", EXIT_CONFIG)
+    compliment_days = config.mailbot.compliment_retention_days
+    if not yes:
+        typer.echo(
+            f"would purge cases closed more than {days} days ago"
+            + (f" (compliments: {compliment_days})" if compliment_days else "")
+            + "; run again with --yes to do it"
+        )
+        return
+    bot = _open_app(config)
+    report = run_purge(
+        bot,
+        older_than=timedelta(days=days),
+        compliments_older_than=timedelta(days=compliment_days) if compliment_days else None,
+    )
+    typer.echo(
+        f"purged {report.cases} case(s): {report.inbound} incoming and {report.outbound} "
+        "outgoing mail(s) emptied; case numbers, steps and dates kept"
+    )
 
 
 @app.command("import")

@@ -224,3 +224,19 @@ def test_the_daemon_reacts_to_new_mail_and_stops_cleanly_on_sigterm(config: Path
         if daemon.poll() is None:
             daemon.kill()
     assert b"mailbot stopped" in (daemon.stderr.read() if daemon.stderr else b"")
+
+
+def test_it_purges_only_when_asked_twice(config: Path) -> None:
+    result = CliRunner().invoke(app, ["--config", str(config), "purge"])
+    assert result.exit_code == 2 and "purging is off" in result.output
+    code, out = mailbot("purge", "--older-than", "365", config=config)
+    assert code == 0 and "run again with --yes" in out
+    code, out = mailbot("purge", "--older-than", "365", "--yes", config=config)
+    assert code == 0 and "purged 0 case(s)" in out
+
+
+def test_it_probes_the_mailbox_when_checking_the_config(config: Path) -> None:
+    code, out = mailbot("check-config", config=config)
+    assert code == 0 and "mailbox check:" in out and "opened maildir mailbox" in out
+    code, out = mailbot("check-config", "--no-probe", config=config)
+    assert code == 0 and "mailbox check:" not in out
