@@ -43,6 +43,7 @@ from mailbot.service.deadlines import fire_due, next_due
 from mailbot.service.digest import next_digest_moment, send_due_digest
 from mailbot.service.drafts import notice_sent_drafts
 from mailbot.service.lease import LeaderBusy, Lease
+from mailbot.service.retention import purge_due
 from mailbot.service.router import process
 from mailbot.service.triage import send_triage_notice
 from mailbot.store.db import Database, DatabaseUnavailable
@@ -130,6 +131,7 @@ def cycle_steps() -> dict[str, Step]:
         "deadlines": fire_due,
         "triage": send_triage_notice,
         "digest": send_due_digest,  # after deadlines: the digest shows what they changed
+        "retention": purge_due,
     }
 
 
@@ -160,21 +162,25 @@ def run_once(app: App) -> CycleReport:
 
 @dataclass
 class _Backoff:
+    start: float = BACKOFF_START
+    longest: float = BACKOFF_MAX
     failures: int = 0
 
     def delay(self) -> float:
-        return float(min(BACKOFF_MAX, BACKOFF_START * 2 ** max(0, self.failures - 1)))
+        return float(min(self.longest, self.start * 2 ** max(0, self.failures - 1)))
 
 
 class Daemon:
     """`mailbot run`: passes on a schedule, woken early by new mail; SIGTERM drains."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(
+        self, app: App, *, backoff_start: float = BACKOFF_START, backoff_max: float = BACKOFF_MAX
+    ) -> None:
         self.app = app
         self.stop = threading.Event()
         self.lease = make_lease(app)
         self._wake = threading.Event()
-        self._backoff = _Backoff()
+        self._backoff = _Backoff(backoff_start, backoff_max)
         self._leader = False
         self._last_success: datetime | None = None
         self._last_sync: datetime | None = None
@@ -217,7 +223,7 @@ class Daemon:
         self._record(report)
         delay = app.config.mailbot.poll_interval
         if report.ingest.errors or report.flush.errors:
-            delay = min(delay, BACKOFF_START * 6)
+            delay = min(delay, self._backoff.start * 6)
         due = next_due(app)
         if due is not None:
             # wake up when the next deadline falls (never a job of its own: the row is the truth)

@@ -133,3 +133,21 @@ def _purge_inbound(session: Any, condition: Any) -> int:
         .values(raw=None, subject=PURGED, from_addr=None, outcome=None, last_error=None)
     )
     return int(result.rowcount)
+
+
+def purge_due(app: App) -> PurgeReport | None:
+    """The daemon's daily purge when `retention_days` is set (at most once a local day)."""
+    days = app.config.mailbot.retention_days
+    if days is None:
+        return None
+    today = app.calendar.local_date(app.clock.now()).isoformat()
+    if app.db.get_meta("purged_on") == today:
+        return None
+    compliment_days = app.config.mailbot.compliment_retention_days
+    report = purge(
+        app,
+        older_than=timedelta(days=days),
+        compliments_older_than=timedelta(days=compliment_days) if compliment_days else None,
+    )
+    app.db.set_meta("purged_on", today)
+    return report
