@@ -127,9 +127,8 @@ def test_it_waits_while_the_disk_is_full_and_loses_nothing(
     ) -> Path:
         if disk.on:
             disk.hits += 1
-            raise MailboxError(
-                f"cannot write to folder {folder!r}: {OSError(errno.ENOSPC, 'No space left on device')}"
-            )
+            full_disk = OSError(errno.ENOSPC, "No space left on device")
+            raise MailboxError(f"cannot write to folder {folder!r}: {full_disk}")
         return real_deliver(self, folder, raw, name, flags)
 
     monkeypatch.setattr(maildir.MaildirMailbox, "_deliver", full)
