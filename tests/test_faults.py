@@ -117,21 +117,21 @@ def test_it_rides_out_a_database_outage(app: App, monkeypatch: pytest.MonkeyPatc
 def test_it_waits_while_the_disk_is_full_and_loses_nothing(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import os
+
     from mailbot.mail import maildir
 
     disk = Switch()
-    real_deliver = maildir.MaildirMailbox._deliver
+    real_fsync = os.fsync
 
-    def full(
-        self: maildir.MaildirMailbox, folder: str, raw: bytes, name: str, flags: str = ""
-    ) -> Path:
+    def full(fd: int) -> None:
         if disk.on:
             disk.hits += 1
-            full_disk = OSError(errno.ENOSPC, "No space left on device")
-            raise MailboxError(f"cannot write to folder {folder!r}: {full_disk}")
-        return real_deliver(self, folder, raw, name, flags)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
 
-    monkeypatch.setattr(maildir.MaildirMailbox, "_deliver", full)
+    # the real write path turns ENOSPC into a temporary MailboxError
+    monkeypatch.setattr(maildir.os, "fsync", full)
     (Path(app.config.mailbox.path) / "new").mkdir(parents=True, exist_ok=True)
     (Path(app.config.mailbox.path) / "new" / "open.eml").write_bytes(
         mail(sender="a.jansen@gemeente.example", subject="Escalatie acme: traag", body="Traag.")
