@@ -225,3 +225,39 @@ def test_it_applies_batches_while_another_connection_keeps_committing(app: App) 
     with lease.heartbeat(lost):  # renews (commits) every 10 ms from its own connection
         report = ingest(app, process)
     assert report.errors == [] and report.applied == 300
+
+
+def test_it_logs_no_message_body_and_no_secret(
+    make_app: Callable[..., App], caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import logging
+
+    from mailbot.daemon import run_once
+
+    monkeypatch.setenv("MAILBOT_TEST_SMTP_PASSWORD", "geheim-wachtwoord-42")
+    app = make_app(
+        smtp={
+            "host": "127.0.0.1",
+            "port": 1,
+            "security": "none",
+            "username": "u",
+            "password_env": "MAILBOT_TEST_SMTP_PASSWORD",
+        }
+    )
+    start(app)
+    drop(
+        app,
+        INBOX,
+        make_mail(
+            "Escalatie acme: storing",
+            sender="a.jansen@gemeente.example",
+            body="Vertrouwelijk: het BSN 123456782 staat in dit bericht.",
+        ),
+        "m.eml",
+    )
+    with caplog.at_level(logging.INFO):
+        run_once(app)  # sending fails (nothing listens on port 1): errors are logged too
+    logged = "\n".join(r.getMessage() + str(r.exc_info or "") for r in caplog.records)
+    assert "mail in: #" in logged, "the log does say what happened"
+    assert "123456782" not in logged and "Vertrouwelijk" not in logged
+    assert "geheim-wachtwoord-42" not in logged
