@@ -144,10 +144,12 @@ def run_once(app: App) -> CycleReport:
     lease = make_lease(app)
     if not lease.acquire(wait=lease.ttl.total_seconds() + 1):
         raise LeaderBusy("another mailbot instance is running for this mailbox")
+    app.keep_lease = lease.renew_if_due
     try:
         with lease.heartbeat(app.stop):
             report = run_cycle(app, process, cycle_steps())
     finally:
+        app.keep_lease = lambda: None
         lease.release()
     log.info(
         "pass done: %d stored, %d processed, %d quarantined; %d sent, %d drafted",
@@ -204,8 +206,12 @@ class Daemon:
                 return min(app.config.mailbot.poll_interval, self.lease.ttl.total_seconds() / 3)
             if not self.stop.is_set():
                 app.stop.clear()  # a lease lost in an earlier pass is forgotten
-            with self.lease.heartbeat(app.stop):
-                report = run_cycle(app, process, cycle_steps())
+            app.keep_lease = self.lease.renew_if_due
+            try:
+                with self.lease.heartbeat(app.stop):
+                    report = run_cycle(app, process, cycle_steps())
+            finally:
+                app.keep_lease = lambda: None
         except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
             self._last_error = exc
             self._errors["pass"] += 1

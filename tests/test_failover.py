@@ -54,6 +54,9 @@ CONFIG = """
 admins = ["beheer@gemeente.example"]
 database = "{database}"
 lease_seconds = 3
+# many escalations from one owner in a minute: the sending cap is not under test here
+max_per_recipient_per_hour = 10000
+max_per_recipient_per_day = 100000
 poll_interval = 1
 health_port = {port}
 

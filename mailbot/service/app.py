@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mailbot.clock import Clock
@@ -25,6 +26,13 @@ class App:
     leader_id: str = field(default="")
     # Set by SIGTERM or a lost leader lease: passes stop after the current message.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Renews the leader lease when due; set for the duration of a pass.
+    keep_lease: Callable[[], None] = field(default=lambda: None)
+
+    def still_working(self) -> bool:
+        """Between two units of work: keep the lease, and say whether to go on."""
+        self.keep_lease()
+        return not self.stop.is_set()
 
     @property
     def folders(self) -> FolderNames:

@@ -55,7 +55,7 @@ def fire_due(app: App) -> int:
             )
         )
     for deadline_id in due:
-        if app.stop.is_set():
+        if not app.still_working():
             break
         try:
             with app.db.session() as session:

@@ -97,7 +97,7 @@ def ingest(app: App, process: Processor) -> IngestReport:
     """One pass. A folder that cannot be read does not stop the others."""
     report = IngestReport()
     for folder in app.folders.watched:
-        if app.stop.is_set():
+        if not app.still_working():
             return report
         try:
             _scan_folder(app, folder, report)
@@ -138,7 +138,7 @@ def _scan_folder(app: App, folder: str, report: IngestReport) -> None:
         since: Mapping[str, Any] | None = None
     else:
         since = state.get("checkpoint")
-    while not app.stop.is_set():
+    while app.still_working():
         listing = app.mailbox.scan(folder, since)
         known = _known(app, listing.keys)
         if not _store_new(app, folder, [k for k in listing.keys if k not in known], report):
@@ -215,7 +215,7 @@ def _store_new(app: App, folder: str, keys: list[str], report: IngestReport) -> 
     batch: list[InboundMessage] = []
     size = 0
     for start in range(0, len(keys), _FETCH_GROUP):
-        if app.stop.is_set():
+        if not app.still_working():
             break
         group = keys[start : start + _FETCH_GROUP]
         raws = app.mailbox.fetch_many(folder, group)  # gone meanwhile: simply missing
@@ -299,7 +299,7 @@ def _apply_stored(app: App, process: Processor, report: IngestReport) -> None:
         batch.append(row_id)
         size += row_size or 0
         if len(batch) >= _APPLY_BATCH or size >= _STORE_BATCH_BYTES:
-            if not _apply_batch(app, process, batch, report):
+            if not app.still_working() or not _apply_batch(app, process, batch, report):
                 return
             batch, size = [], 0
     if batch:
@@ -313,7 +313,7 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
     try:
         with app.db.session() as session:
             for row_id in ids:
-                if app.stop.is_set():
+                if app.stop.is_set():  # inside the transaction: no lease renewal here
                     break
                 savepoint = session.begin_nested()
                 try:
@@ -406,7 +406,7 @@ def _move_done(app: App, report: IngestReport) -> None:
         groups.setdefault((folder, target), []).append((row_id, key, destination))
     for (folder, target), rows in groups.items():
         for start in range(0, len(rows), _MOVE_GROUP):
-            if app.stop.is_set():
+            if not app.still_working():
                 return
             chunk = rows[start : start + _MOVE_GROUP]
             keys = [key for _, key, _ in chunk if key]

@@ -217,7 +217,7 @@ def flush(app: App, limit: int | None = None) -> FlushReport:
         if not ids:
             break
         for start in range(0, len(ids), _DELIVER_GROUP):
-            if app.stop.is_set() or not _deliver_group(
+            if not app.still_working() or not _deliver_group(
                 app, ids[start : start + _DELIVER_GROUP], report
             ):
                 return report

@@ -229,24 +229,35 @@ class Database:
 
     # -- leader lease -------------------------------------------------------
 
-    def try_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+    def try_lease(self, name: str, holder: str, now: datetime | None, ttl: timedelta) -> bool:
         """Take or renew the lease `name`; True when `holder` holds it afterwards.
 
         A conditional UPDATE (free, expired, or already ours) works the same on
         SQLite and PostgreSQL; the INSERT path covers the very first start.
+        `now=None` reads the wall clock once the write lock is ours: a renewal
+        that waited seconds for a busy database must not write a stale expiry.
+        A renewal never shortens our own lease (two threads may renew at once).
         """
-        expires = now + ttl
         with self.session() as session:
+            session.connection()  # SQLite: BEGIN IMMEDIATE, i.e. wait for the write lock now
+            now = now or datetime.now(UTC)
+            expires = now + ttl
             result = session.execute(
                 update(Lease)
                 .where(Lease.name == name)
-                .where((Lease.holder == holder) | (Lease.expires_at <= now))
+                .where(
+                    ((Lease.holder == holder) & (Lease.expires_at < expires))
+                    | (Lease.expires_at <= now)
+                )
                 .values(holder=holder, expires_at=expires)
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 return True
-            if session.scalar(select(Lease.name).where(Lease.name == name)) is not None:
-                return False
+            current = session.execute(
+                select(Lease.holder, Lease.expires_at).where(Lease.name == name)
+            ).first()
+            if current is not None:
+                return bool(current.holder == holder and current.expires_at > now)
         try:
             with self.session() as session:
                 session.add(Lease(name=name, holder=holder, expires_at=expires))
