@@ -71,6 +71,11 @@ def timeline(story: Story) -> list[str]:
         ]
 
 
+def cases(story: Story) -> list[tuple[str, str, int | None]]:
+    with db(story).session() as session:
+        return [(c.ref, c.state, c.step) for c in session.scalars(select(Case).order_by(Case.id))]
+
+
 # -- opening --------------------------------------------------------------------------------------
 
 
@@ -136,6 +141,36 @@ def test_it_refuses_commands_from_staff_who_are_not_allowed(story: Story) -> Non
     assert reply.to == [PIET] and "Niet uitgevoerd" in reply.subject
     assert ANNA in reply.text
     assert "OPGELOST refused: not allowed" in timeline(story)
+
+
+def test_it_refuses_a_forged_owner_and_tells_the_admins(make_story: Callable[..., Story]) -> None:
+    """SPEC §8: a staff From that our own server found failing DMARC is not staff."""
+    story = make_story(mailbot={"trusted_authserv_id": "mx.gemeente.example"})
+    out = open_case(story)
+    before, cases_before = timeline(story), cases(story)
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {letter(out, 1).subject}",
+            body="OPGELOST",
+            extra_headers="Authentication-Results: mx.gemeente.example; dmarc=fail",
+        )
+    )
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject="Escalatie acme: nog iets",
+            body="x",
+            extra_headers="Authentication-Results: mx.gemeente.example; spf=fail",
+        )
+    )
+    story.run(at(8))
+    notices = story.new_mail()
+    assert sorted(m.to[0] for m in notices) == [ADMIN, ADMIN, ADMIN]  # two alerts + triage
+    assert sum("Vervalste afzender geweigerd" in m.subject for m in notices) == 2
+    assert timeline(story) == before, "the case did not move and no case was opened"
+    assert cases(story) == cases_before, "still one case, in the same state and step"
+    assert story.folder_count("Te beoordelen") == 2
 
 
 def test_it_lets_the_owners_manager_act_and_copies_the_owner(story: Story) -> None:
