@@ -28,13 +28,20 @@ def _commit() -> str:
         return "unknown"
 
 
-def write_section(title: str, lines: list[str], *, machine: str | None = None) -> None:
+def write_section(
+    title: str,
+    lines: list[str],
+    *,
+    machine: str | None = None,
+    doc: Path = DOC,
+    heading: str = "# Performance\n",
+) -> None:
     header = (
         f"## {title}\n\n_Measured {date.today().isoformat()} on {machine or platform.node()} "
         f"(Python {platform.python_version()}, commit {_commit()})._\n\n"
     )
     body = header + "\n".join(lines) + "\n"
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
+    text = doc.read_text(encoding="utf-8") if doc.exists() else heading
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.M | re.S)
     text = pattern.sub(body + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + body
-    DOC.write_text(text, encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")

@@ -29,11 +29,11 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from datetime import date
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
+from bench.report import write_section
 from mailbot.mail.parse import parse
 from tests.corpora import corpus_messages
 from tests.servers import free_port
@@ -270,14 +270,13 @@ def main() -> None:
     controller.stop()
     server.stop()
     if args.write:
-        header = (
-            "# Reliability\n\nWritten by `python -m bench.soak --write` (bench/soak.py): the real "
-            "daemon against a private Dovecot and an SMTP sink, with a mixed stream of mail, "
-            "random kill -9 of the daemon and Dovecot restarts.\n\n"
-            f"## Soak test\n\n_Measured {date.today().isoformat()} on {platform.node()} "
-            f"({os.cpu_count()} cores, Python {platform.python_version()})._\n\n"
+        write_section(
+            "Soak test",
+            lines,
+            machine=f"{platform.node()} {os.cpu_count()} cores",
+            doc=DOC,
+            heading="# Reliability\n",
         )
-        DOC.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
