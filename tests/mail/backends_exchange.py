@@ -10,13 +10,14 @@ matching `[mailbox]` override for `make_config`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from exchangelib import BASIC, DELEGATE, Build, Credentials, Version
 
+from mailbot.config import Config
 from mailbot.mail.ews import EwsMailbox, EwsSettings
 from mailbot.mail.graph import GraphMailbox
 from mailbot.mail.port import Envelope
@@ -71,6 +72,28 @@ def graph_mailbox(fake: GraphFakeServer, **options: Any) -> GraphMailbox:
         validate_authority=False,  # a loopback authority is not one Microsoft knows
         **options,
     )
+
+
+def graph_mailbox_factory(
+    fake: GraphFakeServer, **options: Any
+) -> Callable[[Config], GraphMailbox]:
+    """For `Story(mailbox_factory=...)` / `build_app(mailbox=...)`: a new mailbox per pass, as
+    `from_config` would make it (the config's folders), but trusting the fake's private CA."""
+
+    def factory(config: Config) -> GraphMailbox:
+        folders = config.mailbox.folders
+        return graph_mailbox(
+            fake,
+            config_folders=(
+                folders.compliments,
+                folders.processed,
+                folders.triage,
+                folders.quarantine,
+            ),
+            **options,
+        )
+
+    return factory
 
 
 @contextmanager

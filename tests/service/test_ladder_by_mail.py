@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -11,7 +12,15 @@ import pytest
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
+from tests.mail.backends_exchange import (
+    ews_config,
+    graph_config,
+    graph_mailbox_factory,
+    running_ews,
+    running_graph,
+)
 from tests.scenario import ImapOutside, Sent, Story, gmail_nl_reply, mail, outlook_nl_reply
+from tests.scenario_exchange import EwsOutside, GraphOutside
 
 pytestmark = pytest.mark.database
 
@@ -28,37 +37,60 @@ def at(day: int, month: int, year: int = 2026, hour: int = 10, minute: int = 0) 
     return datetime(year, month, day, hour, minute, tzinfo=AMS)
 
 
-@pytest.fixture(params=["maildir", pytest.param("imap", marks=pytest.mark.integration)])
+@pytest.fixture(
+    params=[
+        "maildir",
+        pytest.param("imap", marks=pytest.mark.integration),
+        "ews",
+        "graph",
+    ]
+)
 def story(
     request: pytest.FixtureRequest, make_config: Callable[..., Config], tmp_path: Path
-) -> Story:
-    """The same story on the embedded Maildir and on a real IMAP server (Dovecot + SMTP)."""
+) -> Iterator[Story]:
+    """The same story on the embedded Maildir, on a real IMAP server (Dovecot + SMTP), and on
+    Exchange over EWS and over Graph (exchangelib / httpx against their HTTP fakes)."""
     clock = ManualClock(at(7, 12, hour=8))
-    quiet = {"digest_to": []}  # the weekly digest has its own tests
-    if request.param == "maildir":
-        story = Story(make_config(organisation=quiet), clock)
-    else:
-        account = request.getfixturevalue("dovecot")
-        smtp = request.getfixturevalue("smtp_server")
-        (tmp_path / "imap.secret").write_text(account.password)
-        config = make_config(
-            organisation=quiet,
-            mailbox={
-                "backend": "imap",
-                "imap": {
-                    "host": account.host,
-                    "port": account.port,
-                    "security": "none",
-                    "username": account.user,
-                    "password_file": "imap.secret",
-                    "idle": False,
+    quiet: dict[str, list[str]] = {"digest_to": []}  # the weekly digest has its own tests
+    with ExitStack() as stack:
+        if request.param == "maildir":
+            story = Story(make_config(organisation=quiet), clock)
+        elif request.param == "imap":
+            account = request.getfixturevalue("dovecot")
+            smtp = request.getfixturevalue("smtp_server")
+            (tmp_path / "imap.secret").write_text(account.password)
+            config = make_config(
+                organisation=quiet,
+                mailbox={
+                    "backend": "imap",
+                    "imap": {
+                        "host": account.host,
+                        "port": account.port,
+                        "security": "none",
+                        "username": account.user,
+                        "password_file": "imap.secret",
+                        "idle": False,
+                    },
                 },
-            },
-            smtp={"host": smtp.host, "port": smtp.port, "security": "none"},
-        )
-        story = Story(config, clock, outside=ImapOutside(account, smtp.sink))
-    story.run()  # first start on an empty mailbox
-    return story
+                smtp={"host": smtp.host, "port": smtp.port, "security": "none"},
+            )
+            story = Story(config, clock, outside=ImapOutside(account, smtp.sink))
+        elif request.param == "ews":
+            _, ews = stack.enter_context(running_ews())
+            # no mailbox_factory: every pass builds its mailbox from the config (from_config)
+            config = make_config(organisation=quiet, mailbox=ews_config(ews, tmp_path))
+            story = Story(config, clock, outside=EwsOutside(ews))
+        else:
+            _, graph = stack.enter_context(running_graph())
+            config = make_config(organisation=quiet, mailbox=graph_config(graph, tmp_path))
+            story = Story(
+                config,
+                clock,
+                outside=GraphOutside(graph),
+                mailbox_factory=graph_mailbox_factory(graph),  # trusts the fake's private CA
+            )
+        story.run()  # first start on an empty mailbox
+        yield story
 
 
 def one(mails: list[Sent], *, to: str, subject_has: str) -> Sent:
