@@ -31,7 +31,12 @@ from mailbot.service import compliments as service
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
-from mailbot.service.replies import reply_to_sender, send_status, staff_language
+from mailbot.service.replies import (
+    answer_unclear_command,
+    reply_to_sender,
+    send_status,
+    staff_language,
+)
 from mailbot.store.tables import Case, InboundMessage
 
 COORDINATOR_VERBS = {Verb.RECEIVER, Verb.PROVIDER, Verb.CLOSE}
@@ -141,37 +146,8 @@ def case_mail(
             inbound_id=row.id,
         )
         return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
-    if isinstance(parsed, NearMiss):
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="near_miss",
-            context={"word": parsed.word, "suggestion": parsed.suggestion.value, "ref": case.ref},
-        )
-        return Disposition(
-            "processed", f"{case.ref}: asked what {parsed.word} meant", case_id=case.id
-        )
-    if isinstance(parsed, CommandError):
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_error",
-            context={
-                "verb": parsed.verb.value,
-                "message_nl": parsed.message_nl,
-                "message_en": parsed.message_en,
-                "ref": case.ref,
-            },
-        )
-        return Disposition(
-            "processed", f"{case.ref}: {parsed.verb} not understood", case_id=case.id
-        )
+    if isinstance(parsed, NearMiss | CommandError):
+        return answer_unclear_command(session, app, row, mail, case, parsed)
     if isinstance(parsed, Command):
         return run_command(session, app, row, mail, case, parsed)
     if sender in state.receivers and state.stage is Stage.GIVEN:

@@ -27,7 +27,12 @@ from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
 from mailbot.service.matching import Match, quoted_message_ids
 from mailbot.service.outbox import notify_admins
-from mailbot.service.replies import reply_to_sender, send_status, staff_language
+from mailbot.service.replies import (
+    answer_unclear_command,
+    reply_to_sender,
+    send_status,
+    staff_language,
+)
 from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant
 
 log = logging.getLogger(__name__)
@@ -177,48 +182,8 @@ def _staff_on_case(
     parsed = parse_command(new_text(mail.text, mail.html))
     if parsed is not None and not directory.is_staff(sender):
         return refuse_unknown_sender(session, app, row, mail, action="give a command")
-    if isinstance(parsed, NearMiss):
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="near_miss",
-            context={"word": parsed.word, "suggestion": parsed.suggestion.value, "ref": case.ref},
-        )
-        cases.record(
-            session,
-            case,
-            app.clock.now(),
-            "note",
-            sender,
-            f"unclear command {parsed.word!r}; asked what was meant",
-            inbound_id=row.id,
-        )
-        return Disposition(
-            "processed",
-            f"{case.ref}: asked whether {parsed.word} meant {parsed.suggestion}",
-            case_id=case.id,
-        )
-    if isinstance(parsed, CommandError):
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_error",
-            context={
-                "verb": parsed.verb.value,
-                "message_nl": parsed.message_nl,
-                "message_en": parsed.message_en,
-                "ref": case.ref,
-            },
-        )
-        return Disposition(
-            "processed", f"{case.ref}: {parsed.verb} could not be understood", case_id=case.id
-        )
+    if isinstance(parsed, NearMiss | CommandError):
+        return answer_unclear_command(session, app, row, mail, case, parsed)
     if isinstance(parsed, Command):
         return run_command(session, app, row, mail, case, parsed)
     # no command: a note; colleagues' notes are passed on to the owner

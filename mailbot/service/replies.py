@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailbot.domain.commands import Command
+from mailbot.domain.commands import Command, CommandError, NearMiss
 from mailbot.domain.message import InboundMail
 from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
@@ -92,3 +92,40 @@ def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
         select(TimelineEvent).where(TimelineEvent.case_id == case.id).order_by(TimelineEvent.id)
     )
     return [{"at": e.at, "summary": e.summary, "actor": e.actor} for e in rows]
+
+
+def answer_unclear_command(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    parsed: NearMiss | CommandError,
+) -> Disposition:
+    """A near miss ("AKOORD") asks what was meant; a command with arguments that could
+    not be read says what was wrong. Both processes answer alike, and neither acts."""
+    if isinstance(parsed, NearMiss):
+        template = "near_miss"
+        context: dict[str, Any] = {"word": parsed.word, "suggestion": parsed.suggestion.value}
+        summary = f"unclear command {parsed.word!r}; asked whether {parsed.suggestion} was meant"
+    else:
+        template = "command_error"
+        context = {
+            "verb": parsed.verb.value,
+            "message_nl": parsed.message_nl,
+            "message_en": parsed.message_en,
+        }
+        summary = f"{parsed.verb} could not be understood; told the sender why"
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template=template,
+        context={**context, "ref": case.ref},
+    )
+    cases.record(
+        session, case, app.clock.now(), "note", mail.sender_email or "", summary, inbound_id=row.id
+    )
+    return Disposition("processed", f"{case.ref}: {summary}", case_id=case.id)
