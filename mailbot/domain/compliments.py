@@ -24,6 +24,9 @@ from enum import StrEnum
 from typing import Any
 
 from mailbot.domain.calendar import WorkingCalendar
+from mailbot.domain.refused import (
+    Refused as Refused,
+)  # re-exported
 
 
 class Stage(StrEnum):
@@ -200,13 +203,6 @@ class Decision:
     state: Compliment
     effects: tuple[Effect, ...]
     summary: str
-
-
-class Refused(Exception):
-    def __init__(self, reason: str, **details: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
 
 
 # -- the machine ---------------------------------------------------------------------------

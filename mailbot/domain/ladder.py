@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from mailbot.domain.calendar import WorkingCalendar
+from mailbot.domain.refused import Refused as Refused  # re-exported
 
 LAST_STEP = 5
 STEP_NAMES_NL = {
@@ -297,15 +298,6 @@ class Decision:
     state: Escalation
     effects: tuple[Effect, ...]
     summary: str
-
-
-class Refused(Exception):
-    """The event does not apply to the case as it stands; `reason` names why."""
-
-    def __init__(self, reason: str, **details: Any) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.details = details
 
 
 # -- the machine ------------------------------------------------------------------
