@@ -33,6 +33,7 @@ from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
 from mailbot.service.replies import (
     answer_unclear_command,
+    refuse_command,
     reply_to_sender,
     send_status,
     staff_language,
@@ -314,35 +315,18 @@ def _refuse(
     reason: str,
 ) -> Disposition:
     state = service.state_of(case)
-    reply_to_sender(
+    return refuse_command(
         session,
         app,
-        row=row,
-        mail=mail,
-        case=case,
-        template="command_refused",
-        language=language,
-        context={
-            "reason": reason,
-            "verb": command.word or command.verb.value,
-            "ref": case.ref,
-            "owner": case.owner,
-            "stage": state.stage.value,
-            "provider": state.provider or "",
-            "coordinators": service.coordinators(app),
-        },
-    )
-    cases.record(
-        session,
+        row,
+        mail,
         case,
-        app.clock.now(),
-        "refused",
-        mail.sender_email or "",
-        f"{command.verb} refused: {reason}",
-        inbound_id=row.id,
-    )
-    return Disposition(
-        "processed", f"{case.ref}: {command.verb} refused ({reason})", case_id=case.id
+        command,
+        language,
+        reason,
+        stage=state.stage.value,
+        provider=state.provider or "",
+        coordinators=service.coordinators(app),
     )
 
 

@@ -29,6 +29,7 @@ from mailbot.service.matching import Match, quoted_message_ids
 from mailbot.service.outbox import notify_admins
 from mailbot.service.replies import (
     answer_unclear_command,
+    refuse_command,
     reply_to_sender,
     send_status,
     staff_language,
@@ -211,7 +212,6 @@ def run_command(
 ) -> Disposition:
     sender = mail.sender_email or ""
     language = staff_language(app, command)
-    now = app.clock.now()
     if command.verb is Verb.HELP:
         reply_to_sender(
             session,
@@ -227,89 +227,21 @@ def run_command(
     if command.verb is Verb.STATUS:
         return send_status(session, app, row, mail, case, language)
     if not may_command(app, case, sender):
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_refused",
-            language=language,
-            context={
-                "reason": "not_allowed",
-                "verb": command.word or command.verb.value,
-                "ref": case.ref,
-                "owner": case.owner,
-            },
-        )
-        cases.record(
-            session,
-            case,
-            now,
-            "refused",
-            sender,
-            f"{command.verb} refused: not allowed",
-            inbound_id=row.id,
-        )
-        return Disposition(
-            "processed", f"{case.ref}: {command.verb} refused for {sender}", case_id=case.id
-        )
+        return refuse_command(session, app, row, mail, case, command, language, "not_allowed")
     if command.verb in (Verb.LINK, Verb.UNLINK):
         return _link(session, app, row, mail, case, command, language)
     if command.verb is Verb.HANDOVER:
         return handover(session, app, row, mail, case, command, language)
     factory = EVENTS.get(command.verb)
     if factory is None:
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_refused",
-            language=language,
-            context={
-                "reason": "wrong_case_kind",
-                "verb": command.word or command.verb.value,
-                "ref": case.ref,
-                "owner": case.owner,
-            },
-        )
-        return Disposition(
-            "processed", f"{case.ref}: {command.verb} does not apply", case_id=case.id
-        )
+        return refuse_command(session, app, row, mail, case, command, language, "wrong_case_kind")
     try:
         decision = escalations.apply(
             session, app, case, factory(command), actor=sender, inbound_id=row.id
         )
     except ladder.Refused as refused:
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_refused",
-            language=language,
-            context={
-                "reason": refused.reason,
-                "verb": command.word or command.verb.value,
-                "ref": case.ref,
-                "owner": case.owner,
-                **refused.details,
-            },
-        )
-        cases.record(
-            session,
-            case,
-            now,
-            "refused",
-            sender,
-            f"{command.verb} refused: {refused.reason}",
-            inbound_id=row.id,
-        )
-        return Disposition(
-            "processed", f"{case.ref}: {command.verb} refused ({refused.reason})", case_id=case.id
+        return refuse_command(
+            session, app, row, mail, case, command, language, refused.reason, **refused.details
         )
     cc = [case.owner] if case.owner and case.owner != sender else []
     reply_to_sender(

@@ -129,3 +129,46 @@ def answer_unclear_command(
         session, case, app.clock.now(), "note", mail.sender_email or "", summary, inbound_id=row.id
     )
     return Disposition("processed", f"{case.ref}: {summary}", case_id=case.id)
+
+
+def refuse_command(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    case: Case,
+    command: Command,
+    language: str,
+    reason: str,
+    **details: Any,
+) -> Disposition:
+    """Tell the sender why a command was not carried out, and put it on the timeline:
+    a refusal is part of the case's story (who tried what, and why it did not apply)."""
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="command_refused",
+        language=language,
+        context={
+            "reason": reason,
+            "verb": command.word or command.verb.value,
+            "ref": case.ref,
+            "owner": case.owner,
+            **details,
+        },
+    )
+    cases.record(
+        session,
+        case,
+        app.clock.now(),
+        "refused",
+        mail.sender_email or "",
+        f"{command.verb} refused: {reason.replace('_', ' ')}",
+        inbound_id=row.id,
+    )
+    return Disposition(
+        "processed", f"{case.ref}: {command.verb} refused ({reason})", case_id=case.id
+    )
