@@ -125,6 +125,10 @@ if ! command -v podman >/dev/null; then
   why_not="podman is not installed (use --install)"
 elif (( EUID != 0 )); then
   why_not="not root (debootstrap, podman image mount and chroot need root)"
+elif ! command -v debootstrap >/dev/null; then
+  why_not="debootstrap is not installed (use --install)"
+elif ! podman info >/dev/null 2>&1; then
+  why_not="podman cannot run here: $(podman info 2>&1 | tail -1)"
 fi
 if [[ -n $why_not ]]; then
   [[ $MODE == podman ]] && die "$why_not"
