@@ -660,6 +660,16 @@ def _quarantine_notice(lang: str, t: dict[str, str]) -> Samples:
     ]
 
 
+@sample("keys_renamed")
+def _keys_renamed(lang: str, t: dict[str, str]) -> Samples:
+    """`ingest._keys_renamed()` through `notify_admins()`; `since` is None when the
+    folder had never given mailbot a message."""
+    return [
+        ("many", {"folder": "complimenten", "present": 212, "since": "2026-11-20"}),
+        ("one-never-read", {"folder": "INBOX", "present": 1, "since": None}),
+    ]
+
+
 @sample("delivery_failed")
 def _delivery_failed(lang: str, t: dict[str, str]) -> Samples:
     """`outbox` after the last attempt, through `notify_admins()`."""
@@ -1139,6 +1149,7 @@ QUIET = (
     "cmp_command_done",
     "cmp_cap_request",
     "cmp_cap_request_supplier",
+    "keys_renamed",  # only a folder name from the config and numbers
 )
 COMPLIMENT_MAILS = [n for n in NAMES if n.startswith("cmp_")]
 TO_MAKER = ("cmp_thanks", "cmp_reaction_maker")  # may go to a customer: formal `u`

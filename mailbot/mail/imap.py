@@ -11,7 +11,8 @@ and the highest UID listed, and `scan()` asks only for higher UIDs. When a
 server changes a folder's UIDVALIDITY (mailbox recreated, restored from a
 backup) the whole folder is listed again and every message in it has a new
 key; old keys count as gone (`fetch()` fails permanently, `move()` does
-nothing) and the core recognises a second delivery by Message-ID and sender.
+nothing). The listing says so (`Listing.renamed`): the core then records the
+folder again as at a first start instead of answering old mail as new.
 
 **Nothing is flagged or moved before the core has stored a message**:
 `scan()` is `UID SEARCH`, `fetch()` reads `BODY.PEEK[]` (never sets \\Seen)
@@ -775,10 +776,12 @@ class ImapMailbox:
             self._check_validity(folder, validity)
             self._note_state(folder, validity, conn.uidnext)
             last = 0
+            renamed = False
             if since is not None:
                 if _number(since.get("uidvalidity")) == validity:
                     last = _number(since.get("uid"))
                 else:
+                    renamed = True
                     log.warning(
                         "UIDVALIDITY of %r is not the checkpoint's: listing it all again", folder
                     )
@@ -792,7 +795,8 @@ class ImapMailbox:
             if keys and len(keys[-1]) > MAX_KEY_LENGTH:
                 raise MailboxError(f"folder name {folder!r} is too long for a key", permanent=True)
             top = page[-1] if page else last
-            return Listing(keys, {"uidvalidity": validity, "uid": top}, len(uids) > PAGE)
+            checkpoint = {"uidvalidity": validity, "uid": top}
+            return Listing(keys, checkpoint, len(uids) > PAGE, renamed=renamed)
 
         return self._call(f"listing {folder!r}", run)
 
@@ -811,8 +815,7 @@ class ImapMailbox:
         previous = self._validity.get(folder)
         if previous is not None and previous != validity:
             log.warning(
-                "UIDVALIDITY of %r changed from %s to %s: its messages get new keys "
-                "(second deliveries are recognised by Message-ID)",
+                "UIDVALIDITY of %r changed from %s to %s: its messages get new keys",
                 folder,
                 previous,
                 validity,

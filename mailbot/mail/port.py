@@ -54,11 +54,16 @@ class Listing:
     `keys` are messages the core may not have seen (it ignores the ones it
     knows); `checkpoint` is the backend's position after this page (JSON-able,
     None when the backend always lists everything); `more` asks for another page.
+    `renamed` says that the checkpoint no longer held and every message now in
+    the folder is listed again under a key the core has never seen (IMAP: the
+    folder's UIDVALIDITY changed); backends whose keys survive a resync (Graph,
+    EWS) leave it False.
     """
 
     keys: list[str]
     checkpoint: dict[str, Any] | None = None
     more: bool = False
+    renamed: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,11 @@ Database trouble is not the message's fault: it stops the pass without
 counting an attempt.
 
 At first start a folder's existing messages are recorded as `preexisting` and
-left in place (SPEC §12) unless `process_existing = true`.
+left in place (SPEC §12) unless `process_existing = true`. The same happens
+when a backend renames every message of a folder (an IMAP server that changed
+the folder's UIDVALIDITY after a migration or restore): otherwise years of mail
+left in place would look new and be answered; the admins are told how to
+import what arrived meanwhile.
 """
 
 from __future__ import annotations
@@ -140,6 +144,9 @@ def _scan_folder(app: App, folder: str, report: IngestReport) -> None:
         since = state.get("checkpoint")
     while app.still_working():
         listing = app.mailbox.scan(folder, since)
+        if listing.renamed and not app.config.mailbox.process_existing:
+            _keys_renamed(app, folder, state, report)
+            return
         known = _known(app, listing.keys)
         if not _store_new(app, folder, [k for k in listing.keys if k not in known], report):
             return  # interrupted: the checkpoint must not pass what was not stored
@@ -155,12 +162,27 @@ def _first_start(app: App, folder: str, report: IngestReport) -> None:
     """Record what was already there the first time mailbot sees a folder."""
     now = app.clock.now()
     process_existing = app.config.mailbox.process_existing
+    existing, checkpoint = _record_present(app, folder, report, record=not process_existing)
+    state: dict[str, Any] = {"first_seen": now.isoformat(), "existing": existing}
+    if checkpoint is not None and not process_existing:
+        state["checkpoint"] = dict(checkpoint)
+    _save_folder_state(app, folder, state)
+    if existing and not process_existing:
+        log.info("first start on %r: %d existing message(s) left in place", folder, existing)
+
+
+def _record_present(
+    app: App, folder: str, report: IngestReport, *, record: bool
+) -> tuple[int, Mapping[str, Any] | None]:
+    """List the whole folder; with `record`, every unknown key becomes a pre-existing row.
+    Returns how many messages are there and the checkpoint after the last page."""
+    now = app.clock.now()
     since: Mapping[str, Any] | None = None
-    existing = 0
+    present = 0
     while True:
         listing = app.mailbox.scan(folder, since)
-        existing += len(listing.keys)
-        if not process_existing:
+        present += len(listing.keys)
+        if record:
             with app.db.session() as session:
                 known = _known_in(session, listing.keys)
                 for key in listing.keys:
@@ -169,13 +191,45 @@ def _first_start(app: App, folder: str, report: IngestReport) -> None:
                         report.preexisting += 1
         since = listing.checkpoint
         if not listing.more:
-            break
-    state: dict[str, Any] = {"first_seen": now.isoformat(), "existing": existing}
-    if since is not None and not process_existing:
-        state["checkpoint"] = dict(since)
+            return present, since
+
+
+def _keys_renamed(app: App, folder: str, state: dict[str, Any], report: IngestReport) -> None:
+    """The backend gave every message in `folder` a new key (IMAP UIDVALIDITY changed).
+
+    Mail that mailbot processed was moved out of the folder long ago; what is
+    still there is mostly mail left in place at first start, which must not
+    now be answered as if new. So the folder is recorded again as at a first
+    start, and the admins hear of it with the command that processes what
+    arrived since mailbot last read the folder (judged by Date header, as
+    `mailbot import --since` does).
+    """
+    with app.db.session() as session:
+        row = session.get(FolderState, folder)
+        last_read = row.updated_at if row is not None else None
+    present, checkpoint = _record_present(app, folder, report, record=True)
+    now = app.clock.now()
+    state = {**state, "renamed_at": now.isoformat(), "renamed_present": present}
+    if checkpoint is not None:
+        state["checkpoint"] = dict(checkpoint)
+    since = app.calendar.local_date(last_read).isoformat() if last_read else None
+    with app.db.session() as session:
+        notify_admins(
+            session,
+            app,
+            dedup_key=f"keys-renamed:{folder}:{hashlib.sha256(repr(checkpoint).encode()).hexdigest()[:16]}",
+            template="keys_renamed",
+            folder=folder,
+            present=present,
+            since=since,
+        )
     _save_folder_state(app, folder, state)
-    if existing and not process_existing:
-        log.info("first start on %r: %d existing message(s) left in place", folder, existing)
+    log.warning(
+        "every message in %r has a new key (the server renamed them, e.g. a new UIDVALIDITY): "
+        "%d message(s) recorded as already there and left in place; the admins are told",
+        folder,
+        present,
+    )
 
 
 def _preexisting_row(folder: str, key: str, now: Any) -> InboundMessage:

@@ -29,9 +29,10 @@ from mailbot.mail.parse import parse
 from mailbot.mail.port import INBOX, Envelope, MailboxError
 from mailbot.mail.smtp import SmtpRelay
 from mailbot.service.app import App
+from mailbot.service.importing import queue_existing
 from mailbot.service.ingest import ingest
 from mailbot.service.router import process
-from mailbot.store.tables import InboundMessage
+from mailbot.store.tables import InboundMessage, OutboundMessage
 from tests.mail.contract import make_mail
 from tests.servers.dovecot import TOKEN, Account, dovecot_account, tls_account
 from tests.servers.smtp import SmtpServer
@@ -278,6 +279,41 @@ def test_it_gives_new_keys_when_uidvalidity_changes(
     mailbox.move("complimenten", old, "Verwerkt")  # gone: nothing happens
     assert dovecot.messages("Verwerkt") == []
     assert parse(mailbox.fetch("complimenten", new)).subject == "compliment"
+
+
+@pytest.mark.database
+def test_it_does_not_answer_old_mail_again_when_a_folder_is_renumbered(
+    imap_app: Callable[[], App], dovecot: Account
+) -> None:
+    """A restored or migrated mailbox gets a new UIDVALIDITY: the praise left in place at
+    first start must not now be thanked for; the admins hear how to import the rest."""
+    old = [make_mail(f"compliment {i}", body="Top geholpen!") for i in range(2)]
+    dovecot.create_folder("complimenten")
+    dovecot.append_many("complimenten", old)
+    app = imap_app()
+    first = ingest(app, process)
+    assert first.preexisting == 2 and first.stored == 0
+    dovecot.append("complimenten", make_mail("nieuw compliment", body="Heel fijn!"))
+    assert ingest(app, process).stored == 1
+    with app.db.session() as session:
+        before = session.scalar(select(func.count()).select_from(OutboundMessage))
+    dovecot.delete_folder("complimenten")  # what a restore from backup looks like
+    dovecot.create_folder("complimenten")
+    dovecot.append_many("complimenten", old)
+    renumbered = ingest(app, process)
+    assert (renumbered.stored, renumbered.preexisting, renumbered.errors) == (0, 2, [])
+    assert len(dovecot.messages("complimenten")) == 2, "left in place"
+    with app.db.session() as session:
+        (notice,) = session.scalars(select(OutboundMessage).where(OutboundMessage.id > before))
+        assert notice.purpose == "admin" and notice.recipients == list(app.config.mailbot.admins)
+        assert "complimenten" in notice.subject
+        text = parse(notice.raw).text
+        assert "2 berichten" in text and 'mailbot import --folder "complimenten"' in text
+    again = ingest(app, process)  # the new checkpoint holds: nothing happens twice
+    assert (again.stored, again.preexisting) == (0, 0)
+    imported = queue_existing(app, folder="complimenten")
+    assert (imported.found, imported.queued, imported.gone) == (4, 2, 2)  # old keys are gone
+    assert ingest(app, process).applied == 2
 
 
 def test_it_keeps_keys_short_and_readable(mailbox: ImapMailbox, dovecot: Account) -> None:
