@@ -10,6 +10,7 @@ link says how it was found, because a person decides what it means.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -38,16 +39,72 @@ def _fold(text: str) -> str:
     return "".join(c for c in text if not unicodedata.combining(c)).lower()
 
 
-def _mentions(haystack: str, needle: str) -> bool:
-    needle = needle.strip()
-    if len(needle) < 3:
-        return False
-    return re.search(r"(?<![\w.@-])" + re.escape(needle) + r"(?![\w-]|\.\w)", haystack) is not None
+@dataclass(frozen=True)
+class _Mention:
+    """`needle` as a whole word (names, ids): a plain substring test first, because
+    the word-boundary pattern is slow and most texts do not contain the needle at all."""
+
+    needle: str
+    pattern: re.Pattern[str]
+
+    @classmethod
+    def of(cls, needle: str) -> _Mention | None:
+        """None for needles too short to mean much."""
+        needle = needle.strip()
+        if len(needle) < 3:
+            return None
+        return cls(needle, re.compile(r"(?<![\w.@-])" + re.escape(needle) + r"(?![\w-]|\.\w)"))
+
+    def found_in(self, text: str) -> bool:
+        return self.needle in text and self.pattern.search(text) is not None
 
 
 def short_name(name: str) -> str:
     """ "Acme Hosting B.V." -> "acme hosting"."""
     return re.sub(_LEGAL, "", _fold(name), flags=re.IGNORECASE).strip(" ,.")
+
+
+@dataclass(frozen=True)
+class _Matcher:
+    """One supplier's evidence, folded and compiled once (a compliment is checked
+    against every supplier, and a backlog brings hundreds of compliments)."""
+
+    supplier: SupplierRef
+    contacts: tuple[tuple[str, str], ...]  # (as configured, folded)
+    domains: tuple[tuple[str, re.Pattern[str]], ...]
+    names: tuple[_Mention, ...]
+    id: _Mention | None
+
+    @classmethod
+    def of(cls, supplier: SupplierRef) -> _Matcher:
+        candidates = dict.fromkeys((_fold(supplier.name), short_name(supplier.name)))
+        return cls(
+            supplier,
+            tuple((c, _fold(c)) for c in supplier.contacts if c),
+            tuple((d, re.compile(r"[@.\s/]" + re.escape(d) + r"\b")) for d in supplier.domains),
+            tuple(m for m in map(_Mention.of, candidates) if m is not None),
+            _Mention.of(supplier.id) if len(supplier.id) >= 4 else None,
+        )
+
+    def link(self, folded: str) -> Link | None:
+        """The strongest evidence in `folded` text: contact, domain, name, id."""
+        supplier = self.supplier
+        for contact, folded_contact in self.contacts:
+            if folded_contact in folded:
+                return Link(supplier.id, "contact", contact)
+        for domain, pattern in self.domains:
+            if domain in folded and (pattern.search(folded) or folded.startswith(domain)):
+                return Link(supplier.id, "domain", domain)
+        if any(m.found_in(folded) for m in self.names):
+            return Link(supplier.id, "name", supplier.name)
+        if self.id is not None and self.id.found_in(folded):
+            return Link(supplier.id, "id", supplier.id)
+        return None
+
+
+@functools.lru_cache(maxsize=4)
+def _matchers(suppliers: tuple[SupplierRef, ...]) -> tuple[_Matcher, ...]:
+    return tuple(_Matcher.of(s) for s in suppliers)
 
 
 def find_links(
@@ -60,29 +117,7 @@ def find_links(
     links: dict[str, Link] = {}
     for ref, supplier_id in case_suppliers.items():
         links.setdefault(supplier_id, Link(supplier_id, "case tag", ref))
-    for supplier in suppliers:
-        if supplier.id in links:
-            continue
-        contact = next((c for c in supplier.contacts if c and _fold(c) in folded), None)
-        if contact:
-            links[supplier.id] = Link(supplier.id, "contact", contact)
-            continue
-        domain = next(
-            (
-                d
-                for d in supplier.domains
-                if re.search(r"[@.\s/]" + re.escape(d) + r"\b", folded) or folded.startswith(d)
-            ),
-            None,
-        )
-        if domain:
-            links[supplier.id] = Link(supplier.id, "domain", domain)
-            continue
-        for candidate in dict.fromkeys((_fold(supplier.name), short_name(supplier.name))):
-            if _mentions(folded, candidate):
-                links[supplier.id] = Link(supplier.id, "name", supplier.name)
-                break
-        else:
-            if len(supplier.id) >= 4 and _mentions(folded, supplier.id):
-                links[supplier.id] = Link(supplier.id, "id", supplier.id)
+    for matcher in _matchers(tuple(suppliers)):
+        if matcher.supplier.id not in links and (link := matcher.link(folded)):
+            links[matcher.supplier.id] = link
     return list(links.values())
