@@ -25,7 +25,7 @@ from mailbot.mail.compose import OutgoingMail, compose, make_message_id
 from mailbot.mail.port import Envelope, MailboxError
 from mailbot.service.app import App
 from mailbot.service.threads import thread_index
-from mailbot.store.claim import claim
+from mailbot.store.claim import claim_many
 from mailbot.store.tables import OutboundMessage, OutboundRecipient, TimelineEvent
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,12 @@ def enqueue(
     draft: bool = False,
 ) -> OutboundMessage:
     """Add a mail to the outbox (idempotent on `dedup_key`)."""
-    existing = session.scalar(select(OutboundMessage).where(OutboundMessage.dedup_key == dedup_key))
+    # every outbox row is flushed as soon as it is added (below), so the lookup needs no
+    # flush of its own: the one flush at the end writes the decision and the row together
+    with session.no_autoflush:
+        existing = session.scalar(
+            select(OutboundMessage).where(OutboundMessage.dedup_key == dedup_key)
+        )
     if existing is not None:
         return existing
     now = app.clock.now()
@@ -236,22 +241,30 @@ class _Claimed:
 
 def _claim_group(app: App, ids: list[int]) -> list[_Claimed]:
     """Claim a group of rows in one transaction (pending -> sending, attempts + 1)."""
-    claimed: list[_Claimed] = []
     with app.db.session() as session:
-        for row_id in ids:
-            won = claim(
-                session,
-                OutboundMessage,
-                row_id,
-                where=OutboundMessage.status == "pending",
-                values={"status": "sending", "attempts": OutboundMessage.attempts + 1},
-            )
-            if won:
-                row = session.get_one(OutboundMessage, row_id)
-                claimed.append(
-                    _Claimed(row.id, row.mode, row.message_id, list(row.recipients), row.raw)
-                )
-    return claimed
+        won = claim_many(
+            session,
+            OutboundMessage,
+            ids,
+            where=OutboundMessage.status == "pending",
+            values={"status": "sending", "attempts": OutboundMessage.attempts + 1},
+        )
+        if not won:
+            return []
+        rows = session.execute(
+            select(
+                OutboundMessage.id,
+                OutboundMessage.mode,
+                OutboundMessage.message_id,
+                OutboundMessage.recipients,
+                OutboundMessage.raw,
+            ).where(OutboundMessage.id.in_(won))
+        )
+        by_id = {
+            row_id: _Claimed(row_id, mode, message_id, list(recipients), raw)
+            for row_id, mode, message_id, recipients, raw in rows
+        }
+    return [by_id[row_id] for row_id in ids if row_id in by_id]
 
 
 class _Caps:
@@ -374,8 +387,16 @@ def _record(
         return
     now = app.clock.now()
     with app.db.session() as session:
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                select(OutboundMessage).where(
+                    OutboundMessage.id.in_([item.id for item, _, _ in delivered])
+                )
+            )
+        }
         for item, used_id, ref in delivered:
-            row = session.get_one(OutboundMessage, item.id)
+            row = rows[item.id]
             row.status = "drafted" if item.mode == "draft" else "sent"
             row.message_id = used_id
             row.backend_ref = ref

@@ -42,3 +42,35 @@ def claim(
             return False
     result = session.execute(update(table).where(key == row_id, where).values(**values))
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def claim_many(
+    session: Session,
+    table: type[Base],
+    row_ids: list[int],
+    *,
+    where: ColumnElement[bool],
+    values: dict[str, Any],
+) -> list[int]:
+    """`claim()` for a group of rows in two statements instead of two per row.
+
+    The rows that still satisfy `where` are found and changed in one
+    transaction: on SQLite it holds the write lock from its start (BEGIN
+    IMMEDIATE), on PostgreSQL the found rows are locked (rows another worker
+    holds are skipped), so nobody can change them in between.
+    """
+    if not row_ids:
+        return []
+    key = inspect(table).primary_key[0]
+    query = select(key).where(key.in_(row_ids), where)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    free = list(session.scalars(query))
+    if free:
+        session.execute(
+            update(table)
+            .where(key.in_(free), where)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+    return free
