@@ -14,10 +14,12 @@ from __future__ import annotations
 import binascii
 import quopri
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.header import Header, decode_header
 from email.message import Message
+from email.parser import BytesHeaderParser
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
@@ -263,6 +265,34 @@ def _decode_transfer(data: bytes, encoding: str) -> bytes:
 def _default_name(ctype: str) -> str:
     main, _, sub = ctype.partition("/")
     return f"{main or 'part'}.{sub or 'bin'}"
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSummary:
+    """What ingest stores beside a message's bytes (see `summarize`)."""
+
+    message_id: str | None
+    sender_email: str | None
+    subject: str
+
+
+def summarize(raw: bytes) -> HeaderSummary:
+    """Message-ID, sender and subject exactly as `parse()` gives them, from the header
+    alone: storing a backlog should not walk every body twice. Never raises on bytes."""
+    try:
+        message = BytesHeaderParser(policy=compat32).parsebytes(raw)
+    except Exception:  # pragma: no cover - compat32 does not raise on bytes
+        return HeaderSummary(None, None, "")
+    wanted: dict[str, str | None] = {"message-id": None, "from": None, "subject": None}
+    for key, value in message.items():
+        name = str(key).strip().lower()
+        if name in wanted and wanted[name] is None:
+            wanted[name] = decode_header_value(value)
+    ids = message_ids(wanted["message-id"])
+    from_ = parse_addresses(wanted["from"])
+    return HeaderSummary(
+        ids[0] if ids else None, from_[0].email if from_ else None, wanted["subject"] or ""
+    )
 
 
 def parse(raw: bytes) -> InboundMail:

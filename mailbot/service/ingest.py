@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from mailbot.domain.message import InboundMail
-from mailbot.mail.parse import parse
+from mailbot.mail.parse import parse, summarize
 from mailbot.mail.port import MailboxError
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
@@ -287,7 +287,7 @@ def _store_new(app: App, folder: str, keys: list[str], report: IngestReport) -> 
 
 
 def _inbound_row(app: App, folder: str, key: str, raw: bytes) -> InboundMessage:
-    mail = parse(raw)
+    mail = summarize(raw)
     return InboundMessage(
         backend_key=key,
         location_key=key,
@@ -366,12 +366,21 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
     failed: list[tuple[int, Exception]] = []
     try:
         with app.db.session() as session:
+            # one query for the batch (bounded to _STORE_BATCH_BYTES of raw mail)
+            rows = {
+                row.id: row
+                for row in session.scalars(
+                    select(InboundMessage)
+                    .where(InboundMessage.id.in_(ids))
+                    .options(undefer(InboundMessage.raw))
+                )
+            }
             for row_id in ids:
                 if app.stop.is_set():  # inside the transaction: no lease renewal here
                     break
                 savepoint = session.begin_nested()
                 try:
-                    row = session.get_one(InboundMessage, row_id)
+                    row = rows[row_id]
                     mail = parse(row.raw or b"")
                     disposition = process(session, app, row, mail)
                     row.status = DONE
@@ -389,7 +398,7 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
                     failed.append((row_id, exc))
                     continue
                 applied.append((row_id, disposition))
-                session.expire(row, ["raw"])  # a batch must not hold fifty raw mails in memory
+                session.expire(row, ["raw"])  # free the bytes as soon as they are applied
     except Exception as exc:
         if _database_trouble(exc):
             raise DatabaseUnavailable(str(exc)) from exc
@@ -465,14 +474,20 @@ def _move_done(app: App, report: IngestReport) -> None:
             chunk = rows[start : start + _MOVE_GROUP]
             keys = [key for _, key, _ in chunk if key]
             moved = app.mailbox.move_many(folder, keys, target) if keys and folder != target else {}
+            changes: list[dict[str, Any]] = []
+            for row_id, key, destination in chunk:
+                new_key = moved.get(key) if key and folder != target else key
+                changes.append(
+                    {
+                        "id": row_id,
+                        "status": MOVED,
+                        "folder": target,
+                        "location_key": new_key if new_key is not None else key,
+                    }
+                )
+                report.destinations[destination] = report.destinations.get(destination, 0) + 1
             with app.db.session() as session:
-                for row_id, key, destination in chunk:
-                    row = session.get_one(InboundMessage, row_id)
-                    row.status = MOVED
-                    row.folder = target
-                    new_key = moved.get(key) if key and folder != target else key
-                    row.location_key = new_key if new_key is not None else row.location_key
-                    report.destinations[destination] = report.destinations.get(destination, 0) + 1
+                session.execute(update(InboundMessage), changes)  # by primary key, one batch
             report.moved += len(chunk)
 
 

@@ -95,14 +95,29 @@ def _fit_text_to_columns(_mapper: Mapper[Any], _connection: Connection, target: 
     columns) never are: a clipped key could collide, so it fails loudly.
     """
     state = inspect(target)
-    for attribute in state.mapper.column_attrs:
-        column = attribute.columns[0]
-        length = getattr(column.type, "length", None)
-        if not length or column.primary_key or column.unique:
-            continue
-        value = state.dict.get(attribute.key)  # only what is loaded: never a lazy load here
+    for key, length in _clipped_columns(state.mapper):
+        value = state.dict.get(key)  # only what is loaded: never a lazy load here
         if isinstance(value, str) and len(value) > length:
-            setattr(target, attribute.key, value[:length])
+            setattr(target, key, value[:length])
+
+
+_CLIPPED: dict[Mapper[Any], tuple[tuple[str, int], ...]] = {}
+
+
+def _clipped_columns(mapper: Mapper[Any]) -> tuple[tuple[str, int], ...]:
+    """(attribute, length) of the clippable text columns; looked up once per table
+    because this runs for every row written."""
+    found = _CLIPPED.get(mapper)
+    if found is None:
+        found = tuple(
+            (attribute.key, length)
+            for attribute in mapper.column_attrs
+            if (length := getattr(attribute.columns[0].type, "length", None))
+            and not attribute.columns[0].primary_key
+            and not attribute.columns[0].unique
+        )
+        _CLIPPED[mapper] = found
+    return found
 
 
 class Case(Base):

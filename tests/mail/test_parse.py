@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailbot.mail.parse import decode_header_value, parse
+from mailbot.mail.parse import decode_header_value, parse, summarize
 from tests.corpora import corpus_id, corpus_messages
 
 CORPUS = corpus_messages()
@@ -22,6 +22,27 @@ def test_it_parses_every_corpus_message_without_raising(path: Path) -> None:
     assert isinstance(mail.text, str)
     for attachment in mail.attachments:
         assert isinstance(attachment.content, bytes)
+
+
+def test_it_summarizes_the_header_exactly_as_the_full_parse_reads_it() -> None:
+    """Ingest stores these three fields from `summarize()`; matching and the duplicate check
+    later compare them with `parse()` results, so they must never differ."""
+    extra = [
+        b"",
+        b"Subject: =?utf-8?q?caf=C3=A9?=\r\nFrom: =?iso-8859-1?q?Z=F6e?= <z@x.example>\r\n",
+        b"Message-ID: <a@x>\r\nMessage-ID: <b@x>\r\nFrom: a@x, b@y\r\n\r\nbody",
+        b"From: \xff\xfe <broken@x.example>\r\nSubject: \xe9t\xe9\r\n\r\n",
+    ]
+    raws = [path.read_bytes() for path in CORPUS] + extra
+    for raw in raws:
+        full = parse(raw)
+        summary = summarize(raw)
+        assert (summary.message_id, summary.sender_email, summary.subject) == (
+            full.message_id,
+            full.sender_email,
+            full.subject,
+        ), raw[:200]
+    assert len(raws) > 1000
 
 
 def test_it_survives_the_known_stdlib_traps() -> None:
