@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 from datetime import UTC, datetime
+from email.header import decode_header
 
 import pytest
 
 from mailbot.domain.message import Address, Attachment
-from mailbot.mail.compose import OutgoingMail, compose, header_safe, make_message_id
+from mailbot.mail.compose import (
+    OutgoingMail,
+    compose,
+    encoded_words,
+    header_safe,
+    make_message_id,
+)
 from mailbot.mail.parse import parse
 
 WHEN = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
@@ -114,6 +123,56 @@ def test_it_adds_html_alternative_and_attachments() -> None:
     assert [(a.filename, a.content) for a in mail.attachments] == [("plan.pdf", b"%PDF-1.4")]
 
 
+def test_it_chooses_boundaries_no_part_can_contain() -> None:
+    """Our own boundaries are safe only because every leaf part is base64 (no line of it
+    starts with "--"), even for text that contains what looks like a boundary."""
+    sneaky = "--=_mailbot_\n--=_mailbot_0123456789abcdef01234567_alt--\nAlleen ASCII."
+    raw = build(
+        OutgoingMail(
+            to=(Address("a@gemeente.example"),),
+            subject="s",
+            text=sneaky,
+            html=f"<pre>{sneaky}</pre>",
+            attachments=(Attachment("x.eml", "message/rfc822", sneaky.encode()),),
+        )
+    )
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    leaves = [p for p in message.walk() if not p.is_multipart()]
+    assert len(leaves) == 3
+    assert {p["Content-Transfer-Encoding"] for p in leaves} == {"base64"}
+    boundaries = [p.get_boundary() for p in message.walk() if p.is_multipart()]
+    assert len(set(boundaries)) == 2 and all(b and b.startswith("=_mailbot_") for b in boundaries)
+    mail = parse(raw)
+    assert mail.text.replace("\r\n", "\n").strip() == sneaky
+    assert [a.content for a in mail.attachments] == [sneaky.encode()]
+
+
 def test_header_safe_bounds_length_and_strips_controls() -> None:
     assert header_safe("a\x00b\tc\x7f") == "ab\tc"
     assert len(header_safe("x" * 5000)) == 900
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Reactie op stap 2 – corrigerend actieplan",
+        "Compliment voor Zoë én François: “geweldig” ✓",
+        "€" * 40,  # three bytes each: words must split between characters
+        "a" * 62 + "é" + "b" * 70,
+        " ".join(["😀 emoji buiten het BMP"] * 6),
+        "ë =?utf-8?q?geen_echte?= _underscores_ en =gelijktekens= ?",
+    ],
+)
+def test_it_encodes_non_ascii_subjects_as_words_any_reader_decodes(text: str) -> None:
+    words = encoded_words(text)
+    assert words.isascii()
+    assert all(len(word) <= 75 for word in words.split(" "))
+    raw = build(OutgoingMail(to=(Address("a.jansen@gemeente.example"),), subject=text, text="x"))
+    assert parse(raw).subject == text
+    header_lines = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    assert all(len(line) <= 78 for line in header_lines)
+    decoded = "".join(
+        part.decode(charset) if charset else part.decode() if isinstance(part, bytes) else part
+        for part, charset in decode_header(words)
+    )
+    assert decoded == text
