@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailbot.domain.message import Address
@@ -395,6 +395,8 @@ def _record(
                 )
             )
         }
+        sent_to: list[dict[str, object]] = []
+        events: list[dict[str, object]] = []
         for item, used_id, ref in delivered:
             row = rows[item.id]
             row.status = "drafted" if item.mode == "draft" else "sent"
@@ -403,24 +405,30 @@ def _record(
             row.sent_at = now
             row.last_error = None
             if item.mode == "send":
-                session.add_all(
-                    OutboundRecipient(outbound_id=row.id, email=email, sent_at=now)
+                sent_to += (
+                    {"outbound_id": row.id, "email": email, "sent_at": now}
                     for email in dict.fromkeys(item.recipients)
                 )
             if row.case_id is not None:
                 verb = "draft saved" if item.mode == "draft" else "sent"
-                session.add(
-                    TimelineEvent(
-                        case_id=row.case_id,
-                        at=now,
-                        kind="mail-out" if item.mode == "send" else "draft",
-                        actor="mailbot",
-                        summary=f"{verb}: {row.subject} → {', '.join(item.recipients)}",
-                        data={"purpose": row.purpose, "message_id": used_id},
-                        outbound_id=row.id,
-                    )
+                events.append(
+                    {
+                        "case_id": row.case_id,
+                        "at": now,
+                        "kind": "mail-out" if item.mode == "send" else "draft",
+                        "actor": "mailbot",
+                        "summary": f"{verb}: {row.subject} → {', '.join(item.recipients)}",
+                        "data": {"purpose": row.purpose, "message_id": used_id},
+                        "outbound_id": row.id,
+                    }
                 )
             log.info("mail out: %s %s (%s)", row.status, row.id, row.purpose)
+        # plain multi-row INSERTs: nothing reads these rows back in this transaction, and
+        # ORM objects would cost one INSERT … RETURNING each on SQLite
+        if sent_to:
+            session.execute(insert(OutboundRecipient), sent_to)
+        if events:
+            session.execute(insert(TimelineEvent), events)
     for item, _, _ in delivered:
         if item.mode == "draft":
             report.drafted += 1
