@@ -75,29 +75,32 @@ _UTF8_QP.body_encoding = BASE64
 _CRLF = compat32.clone(linesep="\r\n", max_line_length=78)
 
 
-def _encode_header(text: str) -> str:
+def _encode_header(text: str, name: str) -> str:
     """RFC 2047 only when needed: plain ASCII stays readable in every client."""
     text = header_safe(text)
     if text.isascii():
         return text
-    return encoded_words(text)
+    return encoded_words(text, lead=len(name) + 2)
 
 
 # RFC 2047 §5(3): characters a "Q" encoded-word may carry as themselves
 _Q_LITERAL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!*+-/")
 _Q_ROOM = 75 - len("=?utf-8?q??=")  # an encoded-word is at most 75 characters
+_FOLD_AT = 78  # RFC 5322 §2.1.1: lines SHOULD be at most 78 characters
 
 
-def encoded_words(text: str) -> str:
+def encoded_words(text: str, lead: int = 0) -> str:
     """`text` as UTF-8 "Q" encoded-words, split between characters, never inside one.
 
     The stdlib's `Header.encode()` does the same but searches for split points by
     encoding the text again and again (a millisecond per subject); the words are
-    separated by spaces, which decoders drop and the generator may fold at.
+    separated by spaces, which decoders drop and `_folded` folds at. `lead` is
+    what precedes the first word on its line ("Subject: "), so that line too
+    stays within 78 characters.
     """
     words: list[str] = []
     word: list[str] = []
-    used = 0
+    used = max(0, lead + _Q_ROOM + len("=?utf-8?q??=") - _FOLD_AT)  # room the lead takes
     for char in text:
         if char == " ":
             piece = "_"
@@ -105,7 +108,7 @@ def encoded_words(text: str) -> str:
             piece = char
         else:
             piece = "".join(f"={byte:02X}" for byte in char.encode())
-        if used + len(piece) > _Q_ROOM:
+        if word and used + len(piece) > _Q_ROOM:
             words.append("".join(word))
             word, used = [], 0
         word.append(piece)
@@ -177,7 +180,7 @@ def compose(
     if reply_to:
         headers.append(("Reply-To", header_safe(reply_to, 320)))
     headers += [
-        ("Subject", _encode_header(mail.subject)),
+        ("Subject", _encode_header(mail.subject, "Subject")),
         ("Date", format_datetime(date)),
         ("Message-ID", f"<{header_safe(message_id, 500)}>"),
     ]
@@ -195,13 +198,35 @@ def compose(
             ("X-Auto-Response-Suppress", "OOF, AutoReply"),
         ]
     for name, value in mail.extra_headers:
-        headers.append((header_safe(name, 60).replace(":", ""), _encode_header(value)))
-    # MIME-Version and Content-Type came with the body part; the envelope headers go first
-    existing = list(message.items())
-    for key in list(message.keys()):
-        del message[key]
-    for name, value in [*headers, *existing]:
-        message[name] = value
+        name = header_safe(name, 60).replace(":", "")
+        headers.append((name, _encode_header(value, name)))
+    # the envelope headers, folded here; then the body part with its own MIME headers
+    # (MIME-Version, Content-Type, Content-Transfer-Encoding) as the generator writes it
     buffer = BytesIO()
+    buffer.write("".join(_folded(name, value) for name, value in headers).encode("ascii"))
     BytesGenerator(buffer, policy=_CRLF).flatten(message)
     return buffer.getvalue()
+
+
+def _folded(name: str, value: str) -> str:
+    """One header line, folded before spaces so that lines stay within 78 characters
+    where a space allows it (unfolding gives back exactly `value`).
+
+    The stdlib generator folds every header through `email.header.Header`, which
+    costs more than composing the rest of the message; ours are simple values:
+    addresses, encoded-words and ids separated by spaces. Non-ASCII text becomes
+    encoded-words, as the generator would do.
+    """
+    if not value.isascii():
+        value = encoded_words(value, lead=len(name) + 2)
+    line = f"{name}: {value}"
+    if len(line) <= _FOLD_AT:
+        return line + "\r\n"
+    first, *rest = value.split(" ")
+    lines = [f"{name}: {first}"]
+    for token in rest:
+        if token and len(lines[-1]) + 1 + len(token) > _FOLD_AT and lines[-1].strip():
+            lines.append(" " + token)
+        else:
+            lines[-1] += " " + token
+    return "\r\n".join(lines) + "\r\n"

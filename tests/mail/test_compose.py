@@ -176,3 +176,28 @@ def test_it_encodes_non_ascii_subjects_as_words_any_reader_decodes(text: str) ->
         for part, charset in decode_header(words)
     )
     assert decoded == text
+
+
+def test_it_folds_long_headers_without_changing_them() -> None:
+    people = tuple(Address(f"persoon{i}@gemeente.example", f"Persoon {i} Ëffe") for i in range(8))
+    references = tuple(f"{'r' * 40}.{i}@acme.example" for i in range(10))
+    long_ascii = "Stap 2: " + "x" * 120 + " einde"  # one token longer than a line
+    raw = build(
+        OutgoingMail(
+            to=people[:4],
+            cc=people[4:],
+            subject=long_ascii,
+            text="x",
+            references=references,
+            in_reply_to=references[-1],
+        )
+    )
+    head = raw.split(b"\r\n\r\n", 1)[0].decode("ascii")
+    lines = head.split("\r\n")
+    assert all(len(line) <= 78 for line in lines if "x" * 120 not in line), lines
+    assert all(line.strip() for line in lines), "no whitespace-only continuation lines"
+    mail = parse(raw)
+    assert mail.subject == long_ascii
+    assert [(a.email, a.name) for a in (*mail.to, *mail.cc)] == [(p.email, p.name) for p in people]
+    assert mail.references == references
+    assert mail.in_reply_to == (references[-1],)
