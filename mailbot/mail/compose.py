@@ -118,8 +118,14 @@ def encoded_words(text: str, lead: int = 0) -> str:
 
 
 def _address(address: Address) -> str:
+    """`Name <email>`; a non-ASCII name as encoded-words of at most 75 characters each
+    (`formataddr` makes one word of any length, which RFC 2047 does not allow)."""
     name = header_safe(address.name, 200)
-    return formataddr((name, address.email), charset="utf-8") if name else address.email
+    if not name:
+        return address.email
+    if name.isascii():
+        return formataddr((name, address.email))
+    return f"{encoded_words(name)} <{address.email}>"
 
 
 def _text_part(text: str, subtype: str) -> Message:
