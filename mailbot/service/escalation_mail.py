@@ -278,23 +278,17 @@ def handover(
     directory = Directory(app.config)
     sender = mail.sender_email or ""
     if not directory.is_staff(new_owner):
-        reply_to_sender(
+        return refuse_command(
             session,
             app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_refused",
-            language=language,
-            context={
-                "reason": "new_owner_not_staff",
-                "verb": command.word,
-                "ref": case.ref,
-                "owner": case.owner,
-                "new_owner": new_owner,
-            },
+            row,
+            mail,
+            case,
+            command,
+            language,
+            "new_owner_not_staff",
+            new_owner=new_owner,
         )
-        return Disposition("processed", f"{case.ref}: handover refused", case_id=case.id)
     change_owner(session, app, case, new_owner, actor=sender, inbound_id=row.id)
     return Disposition("processed", f"{case.ref}: handed over to {new_owner}", case_id=case.id)
 

@@ -254,6 +254,26 @@ def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     assert forward.to == [PIET]
 
 
+def test_it_refuses_a_handover_to_someone_outside_the_staff_and_records_it(story: Story) -> None:
+    out = open_case(story)
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {letter(out, 1).subject}",
+            body="OVERDRAGEN stagiair@gemeente.example",
+        )
+    )
+    story.run(at(8))
+    (refusal,) = story.new_mail()
+    assert refusal.to == [ANNA] and "stagiair@gemeente.example" in refusal.text
+    with db(story).session() as session:
+        assert session.scalars(select(Case)).one().owner == ANNA
+        refused = session.scalars(
+            select(TimelineEvent).where(TimelineEvent.kind == "refused")
+        ).one()
+        assert refused.actor == ANNA and "new owner not staff" in refused.summary
+
+
 # -- matching and trust ---------------------------------------------------------------------------
 
 
