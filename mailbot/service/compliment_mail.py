@@ -35,6 +35,7 @@ from mailbot.service.replies import (
     answer_unclear_command,
     refuse_command,
     reply_to_sender,
+    send_help,
     send_status,
     staff_language,
 )
@@ -152,16 +153,7 @@ def case_mail(
     if isinstance(parsed, Command):
         return run_command(session, app, row, mail, case, parsed)
     if sender in state.receivers and state.stage is Stage.GIVEN:
-        reaction = new_text(mail.text, mail.html).strip() or mail.text.strip()
-        service.apply(
-            session,
-            app,
-            case,
-            compliments.Reacted(sender, reaction),
-            actor=sender,
-            inbound_id=row.id,
-        )
-        return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
+        return _reaction(session, app, row, mail, case)
     cases.record(
         session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
     )
@@ -209,17 +201,20 @@ def _supplier_side(
             )
         return Disposition("processed", f"{case.ref}: {parsed.verb} by {sender}", case_id=case.id)
     if sender in state.receivers and state.stage is Stage.GIVEN:
-        reaction = new_text(mail.text, mail.html).strip() or mail.text.strip()
-        service.apply(
-            session,
-            app,
-            case,
-            compliments.Reacted(sender, reaction),
-            actor=sender,
-            inbound_id=row.id,
-        )
-        return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
+        return _reaction(session, app, row, mail, case)
     return None
+
+
+def _reaction(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case
+) -> Disposition:
+    """A receiver's reply to the given compliment: what they wrote goes back to the maker."""
+    sender = mail.sender_email or ""
+    reaction = new_text(mail.text, mail.html).strip() or mail.text.strip()
+    service.apply(
+        session, app, case, compliments.Reacted(sender, reaction), actor=sender, inbound_id=row.id
+    )
+    return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
 
 
 def may(app: App, case: Case, sender: str, verb: Verb) -> bool:
@@ -241,17 +236,7 @@ def run_command(
     if command.verb is Verb.STATUS:
         return send_status(session, app, row, mail, case, language)
     if command.verb is Verb.HELP:
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="cmp_help",
-            language=language,
-            context={"ref": case.ref},
-        )
-        return Disposition("processed", f"{case.ref}: help sent", case_id=case.id)
+        return send_help(session, app, row, mail, case, language)
     if command.verb not in COORDINATOR_VERBS | PROVIDER_VERBS:
         return _refuse(session, app, row, mail, case, command, language, "wrong_case_kind")
     if not may(app, case, sender, command.verb):

@@ -31,6 +31,7 @@ from mailbot.service.replies import (
     answer_unclear_command,
     refuse_command,
     reply_to_sender,
+    send_help,
     send_status,
     staff_language,
 )
@@ -213,17 +214,7 @@ def run_command(
     sender = mail.sender_email or ""
     language = staff_language(app, command)
     if command.verb is Verb.HELP:
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="esc_help",
-            language=language,
-            context={"ref": case.ref},
-        )
-        return Disposition("processed", f"{case.ref}: help sent", case_id=case.id)
+        return send_help(session, app, row, mail, case, language)
     if command.verb is Verb.STATUS:
         return send_status(session, app, row, mail, case, language)
     if not may_command(app, case, sender):

@@ -87,6 +87,23 @@ def send_status(
     return Disposition("processed", f"{case.ref}: status sent", case_id=case.id)
 
 
+def send_help(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
+) -> Disposition:
+    """HELP: the commands of this kind of case, in reply to the mail that asked."""
+    reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        case=case,
+        template="esc_help" if case.kind == "escalation" else "cmp_help",
+        language=language,
+        context={"ref": case.ref},
+    )
+    return Disposition("processed", f"{case.ref}: help sent", case_id=case.id)
+
+
 def _timeline(session: Session, case: Case) -> list[dict[str, Any]]:
     rows = session.scalars(
         select(TimelineEvent).where(TimelineEvent.case_id == case.id).order_by(TimelineEvent.id)

@@ -254,6 +254,24 @@ def test_it_refuses_compliment_commands_from_the_wrong_role(story: Story) -> Non
     assert refusal.to == [ANNA] and "complimentcoördinator" in refusal.text
 
 
+def test_it_answers_help_on_a_compliment_with_the_compliment_commands(story: Story) -> None:
+    story.drop(mail(sender=MAKER, subject="Compliment", body="Piet de Vries was geweldig."))
+    story.run(at(7))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body="HULP",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (answer,) = story.new_mail()
+    assert answer.to == [KARIN] and "Opdrachten voor complimenten" in answer.subject
+    assert "ONTVANGER" in answer.text
+
+
 def test_it_never_thanks_a_forged_sender(make_config: Callable[..., Config]) -> None:
     story = Story(
         make_config(mailbot={"trusted_authserv_id": "mx.gemeente.example"}),

@@ -254,6 +254,15 @@ def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     assert forward.to == [PIET]
 
 
+def test_it_answers_help_on_an_escalation_with_the_escalation_commands(story: Story) -> None:
+    out = open_case(story)
+    story.drop(mail(sender=ANNA, subject=f"Re: {letter(out, 1).subject}", body="HULP"))
+    story.run(at(8))
+    (answer,) = story.new_mail()
+    assert answer.to == [ANNA] and "Opdrachten voor escalaties" in answer.subject
+    assert "OVERDRAGEN" in answer.text
+
+
 def test_it_refuses_a_handover_to_someone_outside_the_staff_and_records_it(story: Story) -> None:
     out = open_case(story)
     story.drop(
