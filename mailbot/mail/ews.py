@@ -118,7 +118,7 @@ from oauthlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 
 from mailbot.config import Config, ConfigError
 from mailbot.mail.parse import message_ids
-from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy
+from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy, folder_report
 
 log = logging.getLogger(__name__)
 
@@ -953,16 +953,7 @@ class EwsMailbox:
                 f"folder {label}: found ({folder.total_count} messages, "
                 f"{folder.unread_count} unread)"
             )
-        for name in self.config_folders:
-            if name.upper() == INBOX:
-                continue
-            try:
-                self._folder(name)
-                lines.append(f"folder {name!r}: found")
-            except MailboxError as exc:
-                if exc.permanent:
-                    raise
-                lines.append(f"folder {name!r}: missing (created at start)")
+        lines += folder_report(self.config_folders, self._folder)
         drafts = self._well_known["drafts"]
         rights = getattr(drafts, "effective_rights", None)
         can_create = getattr(rights, "create_contents", None)

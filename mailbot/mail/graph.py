@@ -61,7 +61,7 @@ import requests
 
 from mailbot.config import Config, ConfigError
 from mailbot.mail.parse import message_ids
-from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy
+from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy, folder_report
 
 log = logging.getLogger(__name__)
 
@@ -819,16 +819,7 @@ class GraphMailbox:
                 f"folder {label}: found ({data.get('totalItemCount', '?')} messages, "
                 f"{data.get('unreadItemCount', '?')} unread)"
             )
-        for name in self.config_folders:
-            if name.upper() == INBOX:
-                continue
-            try:
-                self._folder_id(name)
-                lines.append(f"folder {name!r}: found")
-            except MailboxError as exc:
-                if exc.permanent:
-                    raise
-                lines.append(f"folder {name!r}: missing (created at start)")
+        lines += folder_report(self.config_folders, self._folder_id)
         if "Mail.Send" in roles:
             lines.append("sending: Mail.Send granted (check-config sends nothing)")
         else:

@@ -20,7 +20,7 @@ Rules every implementation keeps (the shared contract tests check them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -146,3 +146,21 @@ class Mailbox(Protocol):
         Returns True when woken by the server, False on timeout. Backends
         without push simply sleep; the daemon polls in that case.
         """
+
+
+def folder_report(names: Iterable[str], find: Callable[[str], object]) -> list[str]:
+    """`check-config` lines for the configured folders besides the Inbox: found, or
+    missing (mailbot creates it at start). `find` raises MailboxError when a folder is
+    missing; a permanent error (no access, bad credentials) is not a missing folder."""
+    lines: list[str] = []
+    for name in names:
+        if name.upper() == INBOX:
+            continue
+        try:
+            find(name)
+            lines.append(f"folder {name!r}: found")
+        except MailboxError as exc:
+            if exc.permanent:
+                raise
+            lines.append(f"folder {name!r}: missing (created at start)")
+    return lines
