@@ -40,6 +40,21 @@ def next_ref(session: Session, kind: str, now: datetime, tz: Any) -> str:
     return f"{prefix}-{year}-{counter.last:04d}"
 
 
+def save_state(
+    case: Case, key: str, data: dict[str, Any], state: str, now: datetime, *, closed: bool
+) -> None:
+    """A decision's outcome on the case row: the state machine's data under `key`, the
+    state name queries filter on, the decision count, and the closing time (once)."""
+    stored = dict(case.data)
+    stored[key] = data
+    stored["decisions"] = int(stored.get("decisions", 0)) + 1
+    case.data = stored
+    case.state = state
+    case.updated_at = now
+    if closed and case.closed_at is None:
+        case.closed_at = now
+
+
 def record(
     session: Session,
     case: Case,

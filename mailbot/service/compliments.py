@@ -151,14 +151,14 @@ def apply(
     current = state_of(case) if state is True else state
     assert current is None or isinstance(current, Compliment)
     decision = compliments.decide(current, event, rules)
-    data = dict(case.data)
-    data["compliment"] = compliments.to_data(decision.state)
-    data["decisions"] = int(data.get("decisions", 0)) + 1
-    case.data = data
-    case.state = decision.state.stage.value
-    case.updated_at = rules.now
-    if decision.state.stage is Stage.CLOSED and case.closed_at is None:
-        case.closed_at = rules.now
+    cases.save_state(
+        case,
+        "compliment",
+        compliments.to_data(decision.state),
+        decision.state.stage.value,
+        rules.now,
+        closed=decision.state.stage is Stage.CLOSED,
+    )
     _sync_participants(session, case, decision.state)
     session.flush()
     cases.record(session, case, rules.now, "state", actor, decision.summary, inbound_id=inbound_id)

@@ -185,15 +185,15 @@ def apply(
     current = state_of(case) if state is True else state
     assert current is None or isinstance(current, Escalation)
     decision = ladder.decide(current, event, rules)
-    data = dict(case.data)
-    data["escalation"] = ladder.to_data(decision.state)
-    data["decisions"] = int(data.get("decisions", 0)) + 1
-    case.data = data
-    case.state = decision.state.phase.value
+    cases.save_state(
+        case,
+        "escalation",
+        ladder.to_data(decision.state),
+        decision.state.phase.value,
+        rules.now,
+        closed=decision.state.phase.closed,
+    )
     case.step = decision.state.step
-    case.updated_at = rules.now
-    if decision.state.phase.closed and case.closed_at is None:
-        case.closed_at = rules.now
     session.flush()
     cases.record(session, case, rules.now, "state", actor, decision.summary, inbound_id=inbound_id)
     for effect in decision.effects:
