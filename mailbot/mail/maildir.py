@@ -91,6 +91,7 @@ class MaildirMailbox:
         self.relay = relay
         self._names = _UniqueNames()
         self._index: dict[tuple[str, str], Path] = {}
+        self._made: set[Path] = set()
         self._stop = threading.Event()
         self._watched: list[Path] = [root]
         self._watch_stamp: tuple[int, ...] | None = None
@@ -106,12 +107,22 @@ class MaildirMailbox:
         return self.root / ("." + ".".join(parts))
 
     def _make(self, folder: str) -> Path:
+        """The folder's path, created if needed. Remembered: every write and move asks,
+        and four system calls per message were a tenth of a backlog pass. A folder
+        removed behind mailbot's back is made again when a write into it fails."""
         path = self.folder_path(folder)
+        if path in self._made:
+            return path
         for sub in ("cur", "new", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
         if path != self.root:
             (path / "maildirfolder").touch(exist_ok=True)
+        self._made.add(path)
         return path
+
+    def _remake(self, folder: str) -> Path:
+        self._made.discard(self.folder_path(folder))
+        return self._make(folder)
 
     def open(self, folders: Sequence[str]) -> None:
         try:
@@ -213,7 +224,13 @@ class MaildirMailbox:
             return None
         target_dir = self._make(destination) / "cur"
         try:
-            source.rename(target_dir / source.name)
+            try:
+                source.rename(target_dir / source.name)
+            except FileNotFoundError:
+                if not source.exists():
+                    return None  # moved or deleted meanwhile
+                target_dir = self._remake(destination) / "cur"
+                source.rename(target_dir / source.name)
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -224,7 +241,20 @@ class MaildirMailbox:
     # -- writing --------------------------------------------------------------
 
     def _deliver(self, folder: str, raw: bytes, name: str, flags: str = "") -> Path:
-        path = self._make(folder)
+        try:
+            return self._write(self._make(folder), raw, name, flags)
+        except FileNotFoundError:
+            pass  # the folder was removed since mailbot made it
+        except OSError as exc:
+            raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
+        try:
+            return self._write(self._remake(folder), raw, name, flags)
+        except OSError as exc:
+            raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
+
+    @staticmethod
+    def _write(path: Path, raw: bytes, name: str, flags: str) -> Path:
+        """tmp/ -> cur/, the file and the directory entry on disk before returning."""
         tmp = path / "tmp" / name
         final = path / "cur" / f"{name}:2,{flags}"
         try:
@@ -238,9 +268,9 @@ class MaildirMailbox:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
-        except OSError as exc:
+        except OSError:
             tmp.unlink(missing_ok=True)
-            raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
+            raise
         return final
 
     # What mailbot writes (spool, Sent, Drafts) is named after its Message-ID, so
@@ -262,9 +292,34 @@ class MaildirMailbox:
             # Without a relay the spool copy *is* the sending. A kill between it and the
             # Sent copy makes the outbox (finding no Sent copy) try again: then it is
             # already there and only the Sent copy is added.
-            self._write_own(self.outgoing_folder, raw, message_id)
+            spooled = self._write_own(self.outgoing_folder, raw, message_id)
+            if self._link_own(SENT, spooled, message_id):
+                return message_id
         self._write_own(SENT, raw, message_id)
         return message_id
+
+    def _link_own(self, folder: str, source: Path, message_id: str) -> bool:
+        """The Sent copy as a second name of the spool file: the bytes are on disk
+        already, so only the directory entry is written. False where the file system
+        cannot link (another mount, no hard links): then the copy is written."""
+        target = self._own_file(folder, message_id)
+        if target.exists():
+            return True
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            return True
+        except OSError:
+            return False
+        try:
+            dir_fd = os.open(target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise MailboxError(f"cannot write to folder {folder!r}: {exc}") from exc
+        return True
 
     def was_sent(self, message_id: str) -> bool:
         return self._own_file(SENT, message_id).exists()
