@@ -35,8 +35,7 @@ def next_ref(session: Session, kind: str, now: datetime, tz: Any) -> str:
     if counter is None:
         counter = CaseCounter(prefix=prefix, year=year, last=0)
         session.add(counter)
-    counter.last += 1
-    session.flush()
+    counter.last += 1  # written by the flush that stores the case
     return f"{prefix}-{year}-{counter.last:04d}"
 
 

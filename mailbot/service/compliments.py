@@ -101,19 +101,16 @@ def register(
         opened_at=now,
         updated_at=now,
     )
+    # through the relationship, so that `_sync_participants` below finds them loaded
+    # instead of flushing and querying for what was just added
+    if maker_email:
+        case.participants.append(Participant(email=maker_email, role="maker", name=maker_name))
+    for email in coordinators(app):
+        case.participants.append(
+            Participant(email=email, role="coordinator", name=Directory(app.config).name_of(email))
+        )
     session.add(case)
     session.flush()
-    if maker_email:
-        session.add(Participant(case_id=case.id, email=maker_email, role="maker", name=maker_name))
-    for email in coordinators(app):
-        session.add(
-            Participant(
-                case_id=case.id,
-                email=email,
-                role="coordinator",
-                name=Directory(app.config).name_of(email),
-            )
-        )
     who = maker_email or maker_name or "unknown maker"
     via = f" (forwarded by {forwarded_by})" if forwarded_by else ""
     cases.record(
@@ -160,7 +157,6 @@ def apply(
         closed=decision.state.stage is Stage.CLOSED,
     )
     _sync_participants(session, case, decision.state)
-    session.flush()
     cases.record(session, case, rules.now, "state", actor, decision.summary, inbound_id=inbound_id)
     for effect in decision.effects:
         _carry_out(session, app, case, decision.state, effect, rules.now)

@@ -194,7 +194,6 @@ def apply(
         closed=decision.state.phase.closed,
     )
     case.step = decision.state.step
-    session.flush()
     cases.record(session, case, rules.now, "state", actor, decision.summary, inbound_id=inbound_id)
     for effect in decision.effects:
         _carry_out(session, app, case, supplier, decision.state, effect, rules.now)

@@ -30,11 +30,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, undefer
 
@@ -47,6 +47,10 @@ from mailbot.store.db import DatabaseUnavailable
 from mailbot.store.tables import FolderState, InboundMessage
 
 log = logging.getLogger(__name__)
+
+# `Session.info` key: the Message-IDs of the batch being applied that more than one
+# stored row carries. Only those can be a second delivery (see `might_be_repeated`).
+_REPEATED_IDS = "mailbot.repeated_message_ids"
 
 STORED = "stored"
 DONE = "done"
@@ -375,6 +379,7 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
                     .options(undefer(InboundMessage.raw))
                 )
             }
+            session.info[_REPEATED_IDS] = _repeated_message_ids(session, rows.values())
             for row_id in ids:
                 if app.stop.is_set():  # inside the transaction: no lease renewal here
                     break
@@ -409,6 +414,31 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
     for row_id, error in failed:
         _failed(app, row_id, error, report)
     return not app.stop.is_set()
+
+
+def _repeated_message_ids(session: Session, rows: Iterable[InboundMessage]) -> frozenset[str]:
+    """One query per batch instead of a duplicate lookup per message: a second delivery
+    shares its Message-ID with a row stored before it (in this batch or earlier)."""
+    ids = {row.message_id for row in rows if row.message_id}
+    if not ids:
+        return frozenset()
+    return frozenset(
+        session.scalars(
+            select(InboundMessage.message_id)
+            .where(InboundMessage.message_id.in_(ids))
+            .group_by(InboundMessage.message_id)
+            .having(func.count() > 1)
+        )
+    )
+
+
+def might_be_repeated(session: Session, row: InboundMessage, message_id: str) -> bool:
+    """False when the batch query showed no other row with this Message-ID; True when
+    it may have one (or the row is processed outside a batch): then look it up."""
+    repeated: frozenset[str] | None = session.info.get(_REPEATED_IDS)
+    if repeated is None or row.message_id != message_id:
+        return True
+    return message_id in repeated
 
 
 def _failed(app: App, row_id: int, exc: Exception, report: IngestReport) -> None:

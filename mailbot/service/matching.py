@@ -57,9 +57,10 @@ class Match:
 
 
 def _cases_by_ids(session: Session, ids: set[int]) -> list[Case]:
-    if not ids:
-        return []
-    return list(session.scalars(select(Case).where(Case.id.in_(ids))))
+    # `get` answers from the session's identity map when the batch met the case before
+    # (replies to one case tend to come together) and only queries for the others
+    found = (session.get(Case, case_id) for case_id in sorted(ids))
+    return [case for case in found if case is not None]
 
 
 def _cases_by_refs(session: Session, refs: list[str]) -> list[Case]:

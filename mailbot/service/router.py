@@ -25,7 +25,7 @@ from mailbot.domain.subjects import subject_tags
 from mailbot.service import compliment_mail, escalation_mail, replies
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
-from mailbot.service.ingest import FINISHED, Disposition
+from mailbot.service.ingest import FINISHED, Disposition, might_be_repeated
 from mailbot.service.matching import match, match_automated
 from mailbot.service.outbox import notify_admins
 from mailbot.store.tables import Case, InboundMessage
@@ -33,7 +33,7 @@ from mailbot.store.tables import Case, InboundMessage
 
 def _duplicate_of(session: Session, row: InboundMessage, mail: InboundMail) -> int | None:
     """The same message delivered twice (To and Cc, a resend): same id, same sender."""
-    if not mail.message_id:
+    if not mail.message_id or not might_be_repeated(session, row, mail.message_id):
         return None
     return session.scalar(
         select(InboundMessage.id)

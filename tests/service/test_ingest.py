@@ -142,6 +142,19 @@ def test_it_recognises_a_second_delivery_of_the_same_message(app: App) -> None:
     assert second.outcome == f"second delivery of #{first.id}"
 
 
+def test_it_recognises_a_second_delivery_applied_in_the_same_batch(app: App) -> None:
+    """The To and the Cc copy arrive together: one batch, one row finished before the other."""
+    start(app)
+    raw = make_mail("dubbel", message_id="same@acme.example")
+    drop(app, INBOX, make_mail("ander", message_id="other@acme.example"), "0.eml")
+    drop(app, INBOX, raw, "a.eml")
+    drop(app, INBOX, raw, "b.eml")
+    assert ingest(app, process).applied == 3
+    other, first, second = rows(app)
+    assert (other.outcome, first.destination) == ("matched no case and is no command", "triage")
+    assert second.outcome == f"second delivery of #{first.id}"
+
+
 def test_it_keeps_going_when_one_folder_fails(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     start(app)
     real_keys = app.mailbox.keys
