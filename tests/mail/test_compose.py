@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import email
 import email.policy
+import io
 import re
 from datetime import UTC, datetime
+from email.generator import BytesGenerator
 from email.header import decode_header
 
 import pytest
 
 from mailbot.domain.message import Address, Attachment
 from mailbot.mail.compose import (
+    _CRLF,
     OutgoingMail,
+    _mime_body,
+    _text_body,
     compose,
     encoded_words,
     header_safe,
@@ -206,3 +211,31 @@ def test_it_folds_long_headers_without_changing_them() -> None:
     assert all(len(word) <= 75 for word in re.findall(r"=\?[^?]+\?[qb]\?[^?]*\?=", head, re.I))
     assert mail.references == references
     assert mail.in_reply_to == (references[-1],)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Kort.",
+        "Geachte heer Öztürk,\n\nDe storing van 14 december — € 1.250 boete.\n" * 40,
+        "x" * 57,  # exactly one base64 line
+        "x" * 58,
+        "From the start\r\n.\r\n--=_mailbot_ looks like a boundary\n",
+    ],
+)
+@pytest.mark.parametrize("html", [None, "", "<p>Geachte heer Öztürk,</p>" * 30])
+def test_a_mail_without_attachments_is_written_as_the_stdlib_generator_would(
+    text: str, html: str | None
+) -> None:
+    """The direct writer of text bodies against the generator it replaced."""
+    mail = OutgoingMail(to=(Address("a@gemeente.example"),), subject="S", text=text, html=html)
+    boundary = "=_mailbot_0123456789abcdef01234567"
+    buffer = io.BytesIO()
+    BytesGenerator(buffer, policy=_CRLF).flatten(_mime_body(mail, boundary))
+
+    assert _text_body(mail, boundary) == buffer.getvalue()
+    parsed = email.message_from_bytes(build(mail), policy=email.policy.default)
+    assert parsed.get_body(("plain",)).get_content() == text  # type: ignore[union-attr]
+    if html is not None:
+        assert parsed.get_body(("html",)).get_content() == html  # type: ignore[union-attr]
