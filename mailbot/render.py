@@ -12,12 +12,20 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    Template,
+    TemplateNotFound,
+)
 from markupsafe import Markup, escape
 
 from mailbot.domain.commands import Verb
@@ -85,6 +93,13 @@ class TemplateMissing(LookupError):
     """No template of that name in any lookup folder."""
 
 
+@lru_cache(maxsize=4096)
+def _format_date(value: date, pattern: str, locale: str) -> str:
+    """Babel's formatting parses the pattern and the locale data on every call; letters
+    name the same few dates (today, the deadlines) over and over."""
+    return format_date(value, format=pattern, locale=locale)
+
+
 class Renderer:
     def __init__(
         self,
@@ -96,6 +111,9 @@ class Renderer:
         self.tz = ZoneInfo(timezone)
         self.globals = dict(globals or {})
         self._envs: dict[tuple[str, bool], Environment] = {}
+        # which HTML template a mail uses: its own `<name>.html` or `_text.html`; Jinja
+        # does not remember that a name was missing and would search every folder again
+        self._html: dict[tuple[str, str], Template] = {}
 
     def _folders(self, language: str) -> list[str]:
         roots = [p for p in (self.site_dir, templates_dir()) if p is not None]
@@ -113,6 +131,9 @@ class Renderer:
                 trim_blocks=True,
                 lstrip_blocks=True,
                 keep_trailing_newline=False,
+                # read once per process: checking every template file's time stamp on
+                # every mail was a measurable share of a backlog; edits apply at restart
+                auto_reload=False,
             )
             env.filters.update(self._filters(language))
             env.globals.update(self.globals)
@@ -130,16 +151,16 @@ class Renderer:
             """`maandag 14 december 2026` / `Monday 14 December 2026`."""
             if isinstance(value, datetime):
                 value = local(value).date()
-            return format_date(value, format="EEEE d MMMM y", locale=locale)
+            return _format_date(value, "EEEE d MMMM y", locale)
 
         def shortdate(value: date | datetime) -> str:
             if isinstance(value, datetime):
                 value = local(value).date()
-            return format_date(value, format="d MMM y", locale=locale)
+            return _format_date(value, "d MMM y", locale)
 
         def longdatetime(value: datetime) -> str:
             moment = local(value)
-            day = format_date(moment.date(), format="EEEE d MMMM y", locale=locale)
+            day = _format_date(moment.date(), "EEEE d MMMM y", locale)
             clock = format_time(moment, format="HH:mm", locale=locale)
             joiner = "om" if language == "nl" else "at"
             return f"{day} {joiner} {clock}"
@@ -175,7 +196,10 @@ class Renderer:
             )
             text = text_env.get_template(f"{name}.txt").render(**context)
             text = re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", text).strip() + "\n"
-            template = html_env.select_template([f"{name}.html", "_text.html"])
+            template = self._html.get((language, name))
+            if template is None:
+                template = html_env.select_template([f"{name}.html", "_text.html"])
+                self._html[(language, name)] = template
             html = template.render({**context, "mail_subject": subject, "text_body": text})
         except TemplateNotFound as exc:
             raise TemplateMissing(f"template {exc.name!r} not found for {language!r}") from exc
