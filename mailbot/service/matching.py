@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -115,13 +116,14 @@ def is_participant(session: Session, app: App, case: Case, email: str | None) ->
 def match(session: Session, app: App, mail: InboundMail) -> Match | None:
     """The one case this mail belongs to, or None (see module docstring)."""
     sender = mail.sender_email
-    rules: list[tuple[int, list[Case]]] = [
-        (1, _by_message_ids(session, [*mail.in_reply_to, *mail.references])),
-        (2, _cases_by_refs(session, subject_tags(mail.subject))),
-        (3, _by_thread_index(session, mail)),
+    # asked in order, and only until one rule decides (most replies: rule 1)
+    rules: list[tuple[int, Callable[[], list[Case]]]] = [
+        (1, lambda: _by_message_ids(session, [*mail.in_reply_to, *mail.references])),
+        (2, lambda: _cases_by_refs(session, subject_tags(mail.subject))),
+        (3, lambda: _by_thread_index(session, mail)),
     ]
-    for rule, found in rules:
-        trusted = [c for c in found if is_participant(session, app, c, sender)]
+    for rule, find in rules:
+        trusted = [c for c in find() if is_participant(session, app, c, sender)]
         if len(trusted) == 1:
             return Match(trusted[0], rule)
     body = mail.text if mail.text.strip() else html_to_text(mail.html or "")
