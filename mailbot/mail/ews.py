@@ -50,7 +50,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -282,12 +282,6 @@ def _header_addresses(raw: bytes) -> set[str]:
 def _header_message_id(raw: bytes) -> str | None:
     headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
     return _bare(str(headers.get("Message-ID") or ""))
-
-
-def _case_header(raw: bytes) -> str | None:
-    headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-    value = headers.get("X-Mailbot-Case")
-    return str(value).strip() if value else None
 
 
 def _placeholder(key: str, problem: str) -> bytes:
@@ -782,23 +776,19 @@ class EwsMailbox:
             created += [item for kind, item in page if kind == SyncFolderItems.CREATE]
             if last:
                 break
-        raws = self.fetch_many("Sent", [item.id for item in created])
-        copies = []
-        for item in created:
-            raw = raws.get(item.id)
-            if raw is None:
-                continue
-            header_ids = message_ids(
-                str(BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID") or "")
-            )
-            copies.append(
-                SentCopy(
-                    key=item.id,
-                    message_id=_bare(item.message_id) or (header_ids[0] if header_ids else None),
-                    case_ref=item.mailbot_case or _case_header(raw),
-                    raw=raw,
+        copies: list[SentCopy] = []
+        for start in range(0, len(created), 25):  # a group at a time: only headers are kept
+            group = created[start : start + 25]
+            raws = self.fetch_many("Sent", [item.id for item in group])
+            for item in group:
+                if item.id not in raws:
+                    continue
+                copy = SentCopy.from_header(
+                    item.id, raws[item.id], message_id=_bare(item.message_id)
                 )
-            )
+                if item.mailbot_case:  # the property Exchange keeps, before the header
+                    copy = replace(copy, case_ref=item.mailbot_case)
+                copies.append(copy)
         return copies, state
 
     def sent_marker(self) -> str | None:

@@ -708,23 +708,10 @@ class GraphMailbox:
             if not link:
                 newest = data.get("@odata.deltaLink")
                 break
-        raws = self.fetch_many("Sent", ids)
         copies = []
-        for key in ids:
-            raw = raws.get(key)
-            if raw is None:
-                continue
-            headers = BytesHeaderParser(policy=compat32).parsebytes(raw)
-            found = message_ids(str(headers.get("Message-ID") or ""))
-            case = headers.get("X-Mailbot-Case")
-            copies.append(
-                SentCopy(
-                    key=key,
-                    message_id=found[0] if found else None,
-                    case_ref=str(case).strip() if case else None,
-                    raw=raw,
-                )
-            )
+        for start in range(0, len(ids), 25):  # a group at a time: only headers are kept
+            raws = self.fetch_many("Sent", ids[start : start + 25])
+            copies += [SentCopy.from_header(key, raws[key]) for key in ids if key in raws]
         return copies, newest
 
     def sent_marker(self) -> str | None:

@@ -1007,21 +1007,13 @@ class ImapMailbox:
                     log.warning("UIDVALIDITY of Sent changed: reading all of it again")
             uids = conn.search("UID", f"{last + 1}:*") if last else conn.search("ALL")
             uids = [uid for uid in uids if uid > last]
-            bodies = conn.fetch(uids, "(BODY.PEEK[])")
+            headers = conn.fetch(uids, "(BODY.PEEK[HEADER])")  # never the bodies
             copies: list[SentCopy] = []
             for uid in uids:
-                raw = bodies.get(uid)
-                if raw is None:  # expunged meanwhile
+                header = headers.get(uid)
+                if header is None:  # expunged meanwhile
                     continue
-                ids = message_ids(_header(raw, "Message-ID"))
-                copies.append(
-                    SentCopy(
-                        key=str(ImapKey(sent, validity, uid)),
-                        message_id=ids[0] if ids else None,
-                        case_ref=_header(raw, "X-Mailbot-Case"),
-                        raw=raw,
-                    )
-                )
+                copies.append(SentCopy.from_header(str(ImapKey(sent, validity, uid)), header))
             if uids:
                 return copies, str(ImapKey(sent, validity, uids[-1]))
             if since_key is None:

@@ -26,7 +26,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mailbot.mail.parse import message_ids
 from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy
 from mailbot.mail.smtp import SmtpRelay
 
@@ -68,12 +67,18 @@ def _headers_of(raw: bytes) -> bytes:
     return raw[: match.start()] if match else raw
 
 
-def _header_value(headers: bytes, name: bytes) -> str | None:
-    pattern = re.compile(rb"^" + re.escape(name) + rb":[ \t]*(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
-    match = pattern.search(headers)
-    if not match:
-        return None
-    return re.sub(rb"\r?\n[ \t]+", b" ", match.group(1)).decode("utf-8", "replace").strip()
+def _read_header(path: Path, limit: int = 256 * 1024) -> bytes:
+    """The header section of a message file, without reading its body."""
+    with path.open("rb") as handle:
+        data = b""
+        while len(data) < limit:
+            chunk = handle.read(16 * 1024)
+            if not chunk:
+                break
+            data += chunk
+            if _HEADER_END_RE.search(data):
+                break
+    return _headers_of(data)
 
 
 class MaildirMailbox:
@@ -355,19 +360,10 @@ class MaildirMailbox:
                 continue
             newest = stamp
             try:
-                raw = Path(entry.path).read_bytes()
+                header = _read_header(Path(entry.path))
             except OSError:
                 continue
-            headers = _headers_of(raw)
-            ids = message_ids(_header_value(headers, b"Message-ID"))
-            found.append(
-                SentCopy(
-                    key=entry.name.split(":", 1)[0],
-                    message_id=ids[0] if ids else None,
-                    case_ref=_header_value(headers, b"X-Mailbot-Case"),
-                    raw=raw,
-                )
-            )
+            found.append(SentCopy.from_header(entry.name.split(":", 1)[0], header))
         return found, newest
 
     # -- waiting ----------------------------------------------------------------

@@ -22,7 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from typing import Any, Protocol
+
+from mailbot.mail.parse import decode_header_value, message_ids
 
 INBOX = "INBOX"
 
@@ -76,12 +80,30 @@ class Envelope:
 
 @dataclass(frozen=True, slots=True)
 class SentCopy:
-    """A message found in Sent: mailbot's header values are enough to recognise it."""
+    """A message found in Sent: mailbot's header values are enough to recognise it.
+
+    Header values only, never the message: after a backlog, Sent holds thousands of
+    new copies (each forward with its attachments), and all of them are listed at once.
+    """
 
     key: str
     message_id: str | None
     case_ref: str | None
-    raw: bytes = field(repr=False)
+    subject: str = ""
+
+    @classmethod
+    def from_header(cls, key: str, header: bytes, *, message_id: str | None = None) -> SentCopy:
+        """From the header section (or the whole message: the body is not read);
+        `message_id` when the server reports it apart from the MIME."""
+        fields = BytesHeaderParser(policy=compat32).parsebytes(header, headersonly=True)
+        found = message_ids(str(fields.get("Message-ID") or ""))
+        case_ref = decode_header_value(fields.get("X-Mailbot-Case") or "")
+        return cls(
+            key=key,
+            message_id=message_id or (found[0] if found else None),
+            case_ref=case_ref or None,
+            subject=decode_header_value(fields.get("Subject") or ""),
+        )
 
 
 class Mailbox(Protocol):

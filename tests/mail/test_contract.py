@@ -100,7 +100,10 @@ def test_it_refuses_to_fetch_a_message_that_is_gone(opened: MailboxHarness) -> N
 
 def test_it_sends_keeps_a_copy_in_sent_and_finds_it_again(opened: MailboxHarness) -> None:
     raw = make_mail(
-        "Stap 1", sender="leveranciers@gemeente.example", message_id="out-1@gemeente.example"
+        "=?utf-8?q?Stap_1_=E2=80=94_herstel?=",
+        sender="leveranciers@gemeente.example",
+        message_id="out-1@gemeente.example",
+        extra="X-Mailbot-Case: ESC-2026-0001\r\n",
     )
     used = opened.mailbox.send(
         raw,
@@ -112,7 +115,9 @@ def test_it_sends_keeps_a_copy_in_sent_and_finds_it_again(opened: MailboxHarness
     assert not opened.mailbox.was_sent("never-sent@gemeente.example")
     assert any(same_message(r, raw) for _, r in opened.delivered())
     copies, marker = opened.mailbox.sent_messages(None)
-    assert [c.message_id for c in copies] == [used]
+    assert [(c.message_id, c.case_ref, c.subject) for c in copies] == [
+        (used, "ESC-2026-0001", "Stap 1 — herstel")
+    ]
     assert marker is not None
     again, _ = opened.mailbox.sent_messages(marker)
     assert again == []

@@ -441,6 +441,36 @@ def test_it_waits_for_the_owner_to_send_a_draft_and_counts_from_then(
     assert "woensdag 23 december 2026" in status.text  # 10 working days from Wed 9 Dec
 
 
+def test_it_notices_a_draft_sent_by_hand_among_a_thousand_other_mails_in_sent(
+    make_story: Callable[..., Story],
+) -> None:
+    """After a busy day Sent holds many new copies: the draft is found by its subject
+    tag even when the client gave it a new Message-ID and dropped our header."""
+    story = make_story(ladder={"policies": ["draft", "send", "approve", "approve", "approve"]})
+    open_case(story)
+    story.clock.set(at(9, hour=15))
+    sent_dir = story.root / ".Sent" / "cur"
+    for n in range(1100):
+        (sent_dir / f"1765287000.M{n}P2Q{n}.staff:2,S").write_bytes(
+            f"From: leveranciers@gemeente.example\r\nTo: x{n}@elders.example\r\n"
+            f"Subject: Re: vergadering {n}\r\nMessage-ID: <staff-{n}@gemeente.example>\r\n"
+            "\r\nTot dan.\r\n".encode()
+        )
+    draft = next((story.root / ".Drafts" / "cur").iterdir()).read_bytes()
+    header, _, body = draft.partition(b"\r\n\r\n")
+    kept = [
+        line
+        for line in header.split(b"\r\n")
+        if not line.lower().startswith((b"x-mailbot-case:", b"message-id:"))
+    ]
+    kept.append(b"Message-ID: <outlook-new-id@gemeente.example>")
+    (sent_dir / "1765287999.M1P1Q1.owner:2,S").write_bytes(b"\r\n".join(kept) + b"\r\n\r\n" + body)
+
+    story.run(at(9, hour=15))
+
+    assert "step 1 sent; deadline" in " ".join(timeline(story))
+
+
 def test_it_makes_every_send_a_draft_in_dry_run(make_story: Callable[..., Story]) -> None:
     story = make_story(mailbot={"dry_run": True})
     open_case(story)
