@@ -3,8 +3,9 @@
 A due row is claimed (pending -> fired; `mailbot.store.claim`) in the same
 transaction as the decision it causes, so it fires exactly once: a crash
 before the commit leaves it pending, a second instance finds nothing to claim.
-A deadline whose decision keeps failing is marked `failed` and reported
-instead of being retried forever.
+A deadline whose decision fails is marked `failed` and reported to the admins
+instead of being retried forever; trouble with the database is no such failure:
+the deadline stays pending for the next sweep.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
 from mailbot.store.claim import claim
-from mailbot.store.db import DatabaseUnavailable
+from mailbot.store.db import DatabaseUnavailable, is_database_trouble
 from mailbot.store.tables import Case, Deadline
 
 log = logging.getLogger(__name__)
 BATCH = 500
+_GROUP = 50  # deadlines fired per transaction
 
 
 def _event(deadline: Deadline) -> Any:
@@ -54,18 +56,42 @@ def fire_due(app: App) -> int:
                 .limit(BATCH)
             )
         )
-    for deadline_id in due:
+    for start in range(0, len(due), _GROUP):
         if not app.still_working():
             break
-        try:
-            with app.db.session() as session:
-                if _fire(session, app, deadline_id, now):
-                    fired += 1
-        except DatabaseUnavailable:
-            raise
-        except Exception as exc:
-            log.exception("deadline %s failed", deadline_id)
-            _failed(app, deadline_id, exc)
+        fired += _fire_group(app, due[start : start + _GROUP], now)
+    return fired
+
+
+def _fire_group(app: App, ids: list[int], now: datetime) -> int:
+    """One transaction for a group, a SAVEPOINT per deadline (as ingest does with mail):
+    a commit per deadline was a sixth of a sweep. A decision that fails rolls back alone
+    and is reported; trouble with the database leaves the whole group pending."""
+    fired = 0
+    failed: list[tuple[int, Exception]] = []
+    try:
+        with app.db.session() as session:
+            for deadline_id in ids:
+                if app.stop.is_set():  # inside the transaction: no lease renewal here
+                    break
+                savepoint = session.begin_nested()
+                try:
+                    done = _fire(session, app, deadline_id, now)
+                    savepoint.commit()
+                except Exception as exc:
+                    savepoint.rollback()
+                    if is_database_trouble(exc):
+                        raise
+                    failed.append((deadline_id, exc))
+                    continue
+                fired += done
+    except Exception as exc:
+        if is_database_trouble(exc):
+            raise DatabaseUnavailable(str(exc)) from exc
+        raise
+    for deadline_id, error in failed:
+        log.error("deadline %s failed", deadline_id, exc_info=error)
+        _failed(app, deadline_id, error)
     return fired
 
 

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, undefer
 
 from mailbot.domain.message import InboundMail
@@ -43,7 +42,7 @@ from mailbot.mail.parse import parse, summarize
 from mailbot.mail.port import MailboxError
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
-from mailbot.store.db import DatabaseUnavailable
+from mailbot.store.db import DatabaseUnavailable, is_database_trouble
 from mailbot.store.tables import FolderState, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -93,12 +92,6 @@ class IngestReport:
     preexisting: int = 0
     errors: list[str] = field(default_factory=list)
     destinations: dict[str, int] = field(default_factory=dict)
-
-
-def _database_trouble(exc: BaseException) -> bool:
-    return isinstance(exc, OperationalError | DatabaseUnavailable) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
 
 
 def ingest(app: App, process: Processor) -> IngestReport:
@@ -398,14 +391,14 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
                     savepoint.commit()
                 except Exception as exc:
                     savepoint.rollback()
-                    if _database_trouble(exc):
+                    if is_database_trouble(exc):
                         raise
                     failed.append((row_id, exc))
                     continue
                 applied.append((row_id, disposition))
                 session.expire(row, ["raw"])  # free the bytes as soon as they are applied
     except Exception as exc:
-        if _database_trouble(exc):
+        if is_database_trouble(exc):
             raise DatabaseUnavailable(str(exc)) from exc
         raise
     for row_id, disposition in applied:

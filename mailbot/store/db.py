@@ -22,7 +22,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, func, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailbot.resources import migrations_dir
@@ -36,6 +36,14 @@ MIGRATION_LOCK_KEY = 0x6D61696C626F7401
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or used; the caller retries later."""
+
+
+def is_database_trouble(exc: BaseException) -> bool:
+    """An outage or a lock, not a fault of the work being done: retried later, never
+    counted against a mail or a deadline."""
+    return isinstance(exc, OperationalError | DatabaseUnavailable) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
