@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Iterable
 from datetime import time
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -371,6 +372,37 @@ class Config(_Section):
             raise ValueError("\n".join(problems))
         return self
 
+    # -- indexes: built once per config, because a directory of thousands of people is
+    # asked several times for every mail (the config is frozen, so they cannot go stale)
+
+    @cached_property
+    def people_index(self) -> dict[str, Person]:
+        return {p.email: p for p in self.people}
+
+    @cached_property
+    def supplier_contacts_index(self) -> dict[str, Supplier]:
+        """Every configured address of a supplier; the first supplier naming it wins."""
+        found: dict[str, Supplier] = {}
+        for supplier in self.suppliers:
+            for email in (
+                supplier.counterpart,
+                supplier.counterpart_manager,
+                *supplier.directors,
+                *supplier.contacts,
+            ):
+                if email:
+                    found.setdefault(email, supplier)
+        return found
+
+    @cached_property
+    def supplier_domains_index(self) -> dict[str, tuple[int, Supplier]]:
+        """Domain -> (position in the config, supplier); the first supplier naming it wins."""
+        found: dict[str, tuple[int, Supplier]] = {}
+        for position, supplier in enumerate(self.suppliers):
+            for domain in supplier.domains:
+                found.setdefault(domain, (position, supplier))
+        return found
+
     # -- convenient views -------------------------------------------------
 
     def supplier(self, key: str) -> Supplier | None:
@@ -382,8 +414,7 @@ class Config(_Section):
         return None
 
     def person(self, email: str) -> Person | None:
-        wanted = email.lower()
-        return next((p for p in self.people if p.email == wanted), None)
+        return self.people_index.get(email.lower())
 
     def is_organisation_address(self, email: str) -> bool:
         domain = email.lower().rpartition("@")[2]

@@ -8,7 +8,6 @@ supplier sent this?") instead of walking config lists.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from mailbot.config import Config, Person, Supplier
 
@@ -17,12 +16,8 @@ from mailbot.config import Config, Person, Supplier
 class Directory:
     config: Config
 
-    @cached_property
-    def _people(self) -> dict[str, Person]:
-        return {p.email: p for p in self.config.people}
-
     def person(self, email: str | None) -> Person | None:
-        return self._people.get((email or "").lower())
+        return self.config.people_index.get((email or "").lower())
 
     def is_staff(self, email: str | None) -> bool:
         """In the directory: may open cases and give commands (roles permitting)."""
@@ -53,20 +48,15 @@ class Directory:
         if not email:
             return None
         email = email.lower()
-        domain = email.rpartition("@")[2]
-        for supplier in self.config.suppliers:
-            contacts = {
-                supplier.counterpart,
-                supplier.counterpart_manager,
-                *supplier.directors,
-                *supplier.contacts,
-            }
-            if email in contacts:
-                return supplier
-        for supplier in self.config.suppliers:
-            if any(domain == d or domain.endswith("." + d) for d in supplier.domains):
-                return supplier
-        return None
+        contact = self.config.supplier_contacts_index.get(email)
+        if contact is not None:
+            return contact
+        # the address's domain and every parent domain (a.b.example: a.b.example, b.example,
+        # example); of the suppliers they name, the first in the config, as always
+        labels = email.rpartition("@")[2].split(".")
+        domains = self.config.supplier_domains_index
+        named = [domains[d] for i in range(len(labels)) if (d := ".".join(labels[i:])) in domains]
+        return min(named, key=lambda found: found[0])[1] if named else None
 
     def supplier(self, key: str | None) -> Supplier | None:
         return self.config.supplier(key) if key else None
