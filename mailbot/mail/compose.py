@@ -33,11 +33,12 @@ from mailbot.domain.message import Address, Attachment
 _LINEBREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
 
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what is left after line breaks; not tab
+
+
 def header_safe(text: str, limit: int = 900) -> str:
     """One line of header text: no line breaks, no control characters, bounded length."""
-    cleaned = _LINEBREAKS.sub(" ", text)
-    cleaned = "".join(ch for ch in cleaned if ch == "\t" or (ord(ch) >= 32 and ord(ch) != 127))
-    return cleaned.strip()[:limit]
+    return _CONTROLS.sub("", _LINEBREAKS.sub(" ", text)).strip()[:limit]
 
 
 def make_message_id(instance_id: str, dedup_key: str, domain: str) -> str:
