@@ -15,7 +15,7 @@ import csv
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import time
 from functools import cached_property
 from pathlib import Path
@@ -373,7 +373,14 @@ class Config(_Section):
         return self
 
     # -- indexes: built once per config, because a directory of thousands of people is
-    # asked several times for every mail (the config is frozen, so they cannot go stale)
+    # asked several times for every mail (the config is frozen, so they cannot go stale;
+    # `model_copy` drops them, as a copy may have other people or suppliers)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Config:
+        copy = super().model_copy(update=update, deep=deep)
+        for name in ("people_index", "supplier_contacts_index", "supplier_domains_index"):
+            copy.__dict__.pop(name, None)
+        return copy
 
     @cached_property
     def people_index(self) -> dict[str, Person]:

@@ -59,3 +59,15 @@ def test_staff_are_found_whatever_the_case_of_their_address(
     assert people.name_of("a.jansen@gemeente.example") == "Anna Jansen"
     assert config.person("P.DEVRIES@gemeente.example") is not None
     assert not people.is_staff("onbekend@gemeente.example")
+
+
+def test_a_copy_of_the_config_with_other_people_answers_for_them(
+    make_config: Callable[..., Config],
+) -> None:
+    config = make_config()
+    assert Directory(config).is_staff("a.jansen@gemeente.example")  # index built
+    newcomer = config.people[0].model_copy(update={"email": "nieuw@gemeente.example"})
+    copy = config.model_copy(update={"people": (newcomer,)})
+    assert Directory(copy).is_staff("nieuw@gemeente.example")
+    assert not Directory(copy).is_staff("a.jansen@gemeente.example")
+    assert Directory(config).is_staff("a.jansen@gemeente.example")
