@@ -710,8 +710,9 @@ class GraphMailbox:
                 break
         copies = []
         for start in range(0, len(ids), 25):  # a group at a time: only headers are kept
-            raws = self.fetch_many("Sent", ids[start : start + 25])
-            copies += [SentCopy.from_header(key, raws[key]) for key in ids if key in raws]
+            group = ids[start : start + 25]
+            raws = self.fetch_many("Sent", group)
+            copies += [SentCopy.from_header(key, raws[key]) for key in group if key in raws]
         return copies, newest
 
     def sent_marker(self) -> str | None:
