@@ -19,6 +19,8 @@ from mailbot.store.tables import Case, Deadline, OutboundMessage
 from tests.scenario import Story, mail
 from tests.service.test_escalation_mail import ANNA, at
 
+pytestmark = pytest.mark.database  # savepoints and group transactions: also on PostgreSQL
+
 LATER = at(8, month=1, year=2027)  # every step-1 deadline of 7 December has passed
 
 
