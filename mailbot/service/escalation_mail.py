@@ -403,22 +403,7 @@ def _link(
     data = dict(case.data)
     waiting: list[int] = list(data.get("tentative", []))
     if not waiting:
-        reply_to_sender(
-            session,
-            app,
-            row=row,
-            mail=mail,
-            case=case,
-            template="command_refused",
-            language=language,
-            context={
-                "reason": "nothing_tentative",
-                "verb": command.word,
-                "ref": case.ref,
-                "owner": case.owner,
-            },
-        )
-        return Disposition("processed", f"{case.ref}: nothing to link", case_id=case.id)
+        return refuse_command(session, app, row, mail, case, command, language, "nothing_tentative")
     data["tentative"] = []
     case.data = data
     sender = mail.sender_email or ""

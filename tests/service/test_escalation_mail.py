@@ -347,6 +347,29 @@ def test_it_asks_the_owner_to_confirm_a_tentative_match_then_links_it(story: Sto
     assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
 
 
+def test_a_second_link_finds_nothing_waiting_and_is_refused_on_the_timeline(
+    story: Story,
+) -> None:
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Update", body="Hardware besteld."))
+    story.run(at(8))
+    (question,) = story.new_mail()
+    for day in (9, 10):  # the owner answers twice (a second client, an impatient click)
+        story.drop(
+            mail(
+                sender=ANNA,
+                subject=f"Re: {question.subject}",
+                body="KOPPEL",
+                in_reply_to=question.mail.message_id,
+            )
+        )
+        story.run(at(day))
+    linked, refused = story.new_mail()
+    assert "Gekoppeld" in linked.subject
+    assert refused.to == [ANNA] and "KOPPEL" in refused.text
+    assert "KOPPEL refused: nothing tentative" in timeline(story)
+
+
 def test_it_moves_an_unlinked_tentative_match_to_triage(story: Story) -> None:
     open_case(story)
     story.drop(mail(sender="support@acme.example", subject="Factuur", body="Bijgaand de factuur."))
