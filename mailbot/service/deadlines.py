@@ -22,7 +22,7 @@ from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
 from mailbot.store.claim import claim
-from mailbot.store.db import DatabaseUnavailable, is_database_trouble
+from mailbot.store.db import DatabaseUnavailable, each_in_savepoint, is_database_trouble
 from mailbot.store.tables import Case, Deadline
 
 log = logging.getLogger(__name__)
@@ -67,24 +67,14 @@ def _fire_group(app: App, ids: list[int], now: datetime) -> int:
     """One transaction for a group, a SAVEPOINT per deadline (as ingest does with mail):
     a commit per deadline was a sixth of a sweep. A decision that fails rolls back alone
     and is reported; trouble with the database leaves the whole group pending."""
-    fired = 0
-    failed: list[tuple[int, Exception]] = []
     try:
         with app.db.session() as session:
-            for deadline_id in ids:
-                if app.stop.is_set():  # inside the transaction: no lease renewal here
-                    break
-                savepoint = session.begin_nested()
-                try:
-                    done = _fire(session, app, deadline_id, now)
-                    savepoint.commit()
-                except Exception as exc:
-                    savepoint.rollback()
-                    if is_database_trouble(exc):
-                        raise
-                    failed.append((deadline_id, exc))
-                    continue
-                fired += done
+            done, failed = each_in_savepoint(
+                session,
+                ids,
+                lambda deadline_id: _fire(session, app, deadline_id, now),
+                stop=app.stop,
+            )
     except Exception as exc:
         if is_database_trouble(exc):
             raise DatabaseUnavailable(str(exc)) from exc
@@ -92,7 +82,7 @@ def _fire_group(app: App, ids: list[int], now: datetime) -> int:
     for deadline_id, error in failed:
         log.error("deadline %s failed", deadline_id, exc_info=error)
         _failed(app, deadline_id, error)
-    return fired
+    return sum(fired for _, fired in done)
 
 
 def _fire(session: Session, app: App, deadline_id: int, now: datetime) -> bool:

@@ -42,7 +42,7 @@ from mailbot.mail.parse import parse, summarize
 from mailbot.mail.port import MailboxError
 from mailbot.service.app import App
 from mailbot.service.outbox import notify_admins
-from mailbot.store.db import DatabaseUnavailable, is_database_trouble
+from mailbot.store.db import DatabaseUnavailable, each_in_savepoint, is_database_trouble
 from mailbot.store.tables import FolderState, InboundMessage
 
 log = logging.getLogger(__name__)
@@ -359,8 +359,6 @@ def _apply_stored(app: App, process: Processor, report: IngestReport) -> None:
 
 def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestReport) -> bool:
     """Returns False when the pass was told to stop."""
-    applied: list[tuple[int, Disposition]] = []
-    failed: list[tuple[int, Exception]] = []
     try:
         with app.db.session() as session:
             # one query for the batch (bounded to _STORE_BATCH_BYTES of raw mail)
@@ -373,30 +371,21 @@ def _apply_batch(app: App, process: Processor, ids: list[int], report: IngestRep
                 )
             }
             session.info[_REPEATED_IDS] = _repeated_message_ids(session, rows.values())
-            for row_id in ids:
-                if app.stop.is_set():  # inside the transaction: no lease renewal here
-                    break
-                savepoint = session.begin_nested()
-                try:
-                    row = rows[row_id]
-                    mail = parse(row.raw or b"")
-                    disposition = process(session, app, row, mail)
-                    row.status = DONE
-                    row.destination = disposition.destination
-                    row.outcome = disposition.outcome
-                    row.classification = disposition.classification
-                    row.case_id = disposition.case_id
-                    row.processed_at = app.clock.now()
-                    row.last_error = None
-                    savepoint.commit()
-                except Exception as exc:
-                    savepoint.rollback()
-                    if is_database_trouble(exc):
-                        raise
-                    failed.append((row_id, exc))
-                    continue
-                applied.append((row_id, disposition))
+
+            def apply(row_id: int) -> Disposition:
+                row = rows[row_id]
+                disposition = process(session, app, row, parse(row.raw or b""))
+                row.status = DONE
+                row.destination = disposition.destination
+                row.outcome = disposition.outcome
+                row.classification = disposition.classification
+                row.case_id = disposition.case_id
+                row.processed_at = app.clock.now()
+                row.last_error = None
                 session.expire(row, ["raw"])  # free the bytes as soon as they are applied
+                return disposition
+
+            applied, failed = each_in_savepoint(session, ids, apply, stop=app.stop)
     except Exception as exc:
         if is_database_trouble(exc):
             raise DatabaseUnavailable(str(exc)) from exc

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import fcntl
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 MIGRATION_LOCK_KEY = 0x6D61696C626F7401
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or used; the caller retries later."""
 
@@ -44,6 +49,40 @@ def is_database_trouble(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError | DatabaseUnavailable) or (
         isinstance(exc, DBAPIError) and exc.connection_invalidated
     )
+
+
+def each_in_savepoint(
+    session: Session,
+    items: Iterable[K],
+    work: Callable[[K], V],
+    *,
+    stop: threading.Event,
+) -> tuple[list[tuple[K, V]], list[tuple[K, Exception]]]:
+    """Work on many items in one transaction, each in a SAVEPOINT of its own.
+
+    One commit per item costs an fsync each on SQLite; this way a whole group costs
+    one, and an item that fails still rolls back alone: it comes back with its error
+    for the caller to report. Database trouble is raised (the transaction is lost; the
+    caller retries the group later). Stops early when `stop` is set: inside the
+    transaction the leader lease cannot be renewed.
+    """
+    done: list[tuple[K, V]] = []
+    failed: list[tuple[K, Exception]] = []
+    for item in items:
+        if stop.is_set():
+            break
+        savepoint = session.begin_nested()
+        try:
+            result = work(item)
+            savepoint.commit()
+        except Exception as exc:
+            savepoint.rollback()
+            if is_database_trouble(exc):
+                raise
+            failed.append((item, exc))
+            continue
+        done.append((item, result))
+    return done, failed
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
