@@ -123,6 +123,21 @@ def test_it_sends_keeps_a_copy_in_sent_and_finds_it_again(opened: MailboxHarness
     assert again == []
 
 
+def test_it_reads_back_many_sent_copies(opened: MailboxHarness) -> None:
+    """After a backlog: more copies than a backend reads in one group (Graph, EWS: 25)."""
+    marker = opened.mailbox.sent_marker()
+    for i in range(60):
+        opened.mailbox.send(
+            make_mail(f"stap {i}", sender="leveranciers@gemeente.example", message_id=f"s{i}@x"),
+            Envelope("leveranciers@gemeente.example", ["jan@acme.example"]),
+            f"s{i}@x",
+        )
+    copies, _ = opened.mailbox.sent_messages(marker)
+    assert sorted((c.message_id or "", c.subject) for c in copies) == sorted(
+        (f"s{i}@x", f"stap {i}") for i in range(60)
+    )
+
+
 def test_it_saves_drafts_without_sending_them(opened: MailboxHarness) -> None:
     raw = make_mail("Concept", message_id="draft-1@gemeente.example")
     opened.mailbox.save_draft(raw, "draft-1@gemeente.example")

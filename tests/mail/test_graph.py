@@ -286,19 +286,6 @@ def test_it_marks_now_in_sent_without_reading_it(
     assert [c.message_id for c in copies] == ["n@x"]
 
 
-def test_it_reads_back_many_sent_copies_a_group_at_a_time(
-    graph: tuple[GraphMailbox, GraphFakeServer],
-) -> None:
-    mailbox, _fake = graph
-    marker = mailbox.sent_marker()
-    for i in range(60):  # more than two groups of 25
-        mailbox.send(make_mail(f"stap {i}", message_id=f"s{i}@x"), Envelope("x", []), f"s{i}@x")
-    copies, _ = mailbox.sent_messages(marker)
-    assert [(c.message_id, c.subject) for c in copies] == [
-        (f"s{i}@x", f"stap {i}") for i in range(60)
-    ]
-
-
 def test_it_saves_drafts_in_drafts(graph: tuple[GraphMailbox, GraphFakeServer]) -> None:
     mailbox, fake = graph
     key = mailbox.save_draft(make_mail("Concept", message_id="d1@gemeente.example"), "d1")
