@@ -19,15 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import select
-
 from bench.report import write_section
 from bench.seed import a_working_monday, seed, write_config
 from mailbot.clock import ManualClock
 from mailbot.config import load
 from mailbot.daemon import build_app
-from mailbot.service.deadlines import fire_due
-from mailbot.store.tables import Deadline
+from mailbot.service.deadlines import due_ids, fire_due
 
 DUE = 100
 
@@ -42,15 +39,7 @@ def measure(cases: int) -> dict[str, float]:
         finds = []
         for _ in range(20):
             start = time.perf_counter()
-            with app.db.session() as session:
-                found = list(
-                    session.scalars(
-                        select(Deadline.id)
-                        .where(Deadline.status == "pending", Deadline.due_at <= now)
-                        .order_by(Deadline.due_at, Deadline.id)
-                        .limit(500)
-                    )
-                )
+            found = due_ids(app, now)
             finds.append(time.perf_counter() - start)
         assert len(found) == DUE, len(found)
         start = time.perf_counter()
