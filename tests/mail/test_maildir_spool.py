@@ -38,12 +38,17 @@ def test_it_spools_a_mail_once_when_a_crash_came_before_its_sent_copy(tmp_path: 
 ENVELOPE = Envelope(sender="leveranciers@gemeente.example", recipients=["sm@acme.example"])
 
 
-def test_the_sent_copy_is_a_second_name_of_the_spooled_file(tmp_path: Path) -> None:
-    mailbox = MaildirMailbox(tmp_path, outgoing_folder="Uitgaand")
+def send_step_one(root: Path) -> tuple[MaildirMailbox, bytes]:
+    """A mailbox without relay that has just sent one mail (spool and Sent)."""
+    mailbox = MaildirMailbox(root, outgoing_folder="Uitgaand")
     mailbox.open([])
     raw = make_mail("Stap 1", message_id="step-1@gemeente.example")
-
     mailbox.send(raw, ENVELOPE, "<step-1@gemeente.example>")
+    return mailbox, raw
+
+
+def test_the_sent_copy_is_a_second_name_of_the_spooled_file(tmp_path: Path) -> None:
+    _, raw = send_step_one(tmp_path)
 
     (spooled,) = files(tmp_path, "Uitgaand")
     (sent,) = files(tmp_path, "Sent")
@@ -61,11 +66,7 @@ def test_the_sent_copy_is_written_where_the_file_system_cannot_link(
         raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", no_links)
-    mailbox = MaildirMailbox(tmp_path, outgoing_folder="Uitgaand")
-    mailbox.open([])
-    raw = make_mail("Stap 1", message_id="step-1@gemeente.example")
-
-    mailbox.send(raw, ENVELOPE, "<step-1@gemeente.example>")
+    mailbox, raw = send_step_one(tmp_path)
 
     (spooled,) = files(tmp_path, "Uitgaand")
     (sent,) = files(tmp_path, "Sent")
