@@ -9,7 +9,9 @@ two instances never work at once for longer than that one message. A renewal
 that fails because the database is busy is not a loss while the lease holds.
 
 Lease times are wall-clock time, never the app's clock: the demo and the tests
-move the app's clock through weeks, but liveness is about real seconds.
+move the app's clock through weeks, but liveness is about real seconds. On
+PostgreSQL they are the database server's clock, so that machines whose own
+clocks disagree still agree on who leads.
 """
 
 from __future__ import annotations

@@ -281,13 +281,13 @@ class Database:
 
         A conditional UPDATE (free, expired, or already ours) works the same on
         SQLite and PostgreSQL; the INSERT path covers the very first start.
-        `now=None` reads the wall clock once the write lock is ours: a renewal
-        that waited seconds for a busy database must not write a stale expiry.
-        A renewal never shortens our own lease (two threads may renew at once).
+        `now=None` reads the lease clock (`_lease_now`) once the write lock is ours:
+        a renewal that waited seconds for a busy database must not write a stale
+        expiry. A renewal never shortens our own lease (two threads may renew at once).
         """
         with self.session() as session:
             session.connection()  # SQLite: BEGIN IMMEDIATE, i.e. wait for the write lock now
-            now = now or datetime.now(UTC)
+            now = now or _lease_now(session)
             expires = now + ttl
             result = session.execute(
                 update(Lease)
@@ -319,3 +319,14 @@ class Database:
                 .where(Lease.name == name, Lease.holder == holder)
                 .values(expires_at=datetime(1970, 1, 1, tzinfo=UTC))
             )
+
+
+def _lease_now(session: Session) -> datetime:
+    """The clock leases are judged by. On PostgreSQL the database server's: instances on
+    different machines then agree on who holds the lease whatever their own clocks say
+    (a standby whose clock ran ahead would otherwise take a live leader's lease). SQLite
+    is a file on one machine, so every instance shares that machine's clock."""
+    if session.get_bind().dialect.name == "postgresql":
+        server_now: datetime = session.execute(select(func.clock_timestamp())).scalar_one()
+        return server_now.astimezone(UTC)
+    return datetime.now(UTC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +12,19 @@ from sqlalchemy.exc import OperationalError
 
 from mailbot.service.app import App
 from mailbot.service.lease import Lease
+from mailbot.store import db as db_module
+
+
+def _clock_off_by(seconds: int) -> type[datetime]:
+    """`datetime` for a machine whose clock is `seconds` off."""
+
+    class Skewed(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Skewed:
+            real = datetime.now(tz) + timedelta(seconds=seconds)
+            return cls.fromtimestamp(real.timestamp(), real.tzinfo)
+
+    return Skewed
 
 
 def test_the_working_thread_keeps_the_lease_while_it_holds_the_write_lock(app: App) -> None:
@@ -67,3 +80,21 @@ def test_a_late_renewal_never_shortens_the_lease(app: App) -> None:
     assert app.db.try_lease("leader", "me", now, ttl)  # stale: still ours, expiry kept
     assert not app.db.try_lease("leader", "other", now + timedelta(seconds=40), ttl)
     assert app.db.try_lease("leader", "other", now + timedelta(seconds=51), ttl)
+
+
+@pytest.mark.database
+def test_machines_whose_clocks_disagree_still_agree_on_the_leader(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two machines share one PostgreSQL: the lease is judged by the server's clock, so a
+    standby whose clock runs an hour ahead cannot take a live leader's lease, and a leader
+    whose clock runs behind does not write an expiry that is already past."""
+    if app.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite is a file on one machine: every instance reads the same clock")
+    ttl = timedelta(seconds=30)
+    monkeypatch.setattr(db_module, "datetime", _clock_off_by(-3600))
+    assert app.db.try_lease("leader", "behind", None, ttl)
+    monkeypatch.setattr(db_module, "datetime", _clock_off_by(+3600))
+    assert not app.db.try_lease("leader", "ahead", None, ttl)
+    monkeypatch.setattr(db_module, "datetime", datetime)
+    assert app.db.try_lease("leader", "behind", None, ttl), "the leader renews"
