@@ -329,6 +329,7 @@ class ComplimentsSection(_Section):
     norm_given: int = Field(default=5, ge=1)
     norm_reacted: int = Field(default=10, ge=1)
     cap_default_days: int = Field(default=20, ge=1)
+    norm_cap_answer: int = Field(default=5, ge=1)
     thank_makers: bool = True
     thank_staff_makers: bool = False
     reaction_to_maker: bool = True

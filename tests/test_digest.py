@@ -27,9 +27,10 @@ from typer.testing import CliRunner
 
 from mailbot.cli import app as cli
 from mailbot.clock import ManualClock
+from mailbot.domain.calendar import WorkingCalendar
 from mailbot.domain.digest_schedule import Week
 from mailbot.render import Renderer
-from mailbot.service import digest
+from mailbot.service import digest, digest_figures
 from mailbot.service.app import App
 from mailbot.service.digest_figures import (
     CaseLine,
@@ -334,6 +335,7 @@ def test_it_measures_compliment_kpis_per_team(history: App) -> None:
         StageNorm("assigned", 5, 6, 7, 86),
         StageNorm("given", 5, 3, 5, 60),
         StageNorm("reacted", 10, 3, 3, 100),
+        StageNorm("cap", 5, 0, 0, None),  # the sample's CAPs carry no due date
     ]
     assert d.caps_open == Refs(2, ["CMP-2026-0006", "CMP-2026-0005"], 0)
 
@@ -619,3 +621,24 @@ def test_it_builds_two_years_of_history_in_well_under_two_seconds(
     with app.db.session() as session:
         assert session.scalar(select(OutboundMessage.id).where(
             OutboundMessage.purpose == "digest")) is None  # fmt: skip
+
+
+def test_a_cap_counts_as_met_when_carried_out_before_its_check_went_unanswered() -> None:
+    """The CAP's norm is its own due date plus the provider's time to answer the check
+    after it (`norm_cap_answer`, 5 working days): due Fri 15 Jan 2027, so met when the case
+    closed by the end of Fri 22 Jan, missed after that, not counted while still in time."""
+    calendar = WorkingCalendar()
+    entered = datetime(2026, 12, 18, 10, tzinfo=AMS)
+
+    def outcome(closed: datetime | None, now: datetime) -> list[tuple[str, bool]]:
+        reached = [["cap", entered.isoformat()]]
+        if closed is not None:
+            reached.append(["closed", closed.isoformat()])
+        compliment = {"reached": reached, "cap_due": "2027-01-15"}
+        return digest_figures._norm_outcomes(compliment, {"cap": 5}, calendar, now)
+
+    late = datetime(2027, 2, 1, 10, tzinfo=AMS)
+    assert outcome(datetime(2027, 1, 22, 17, tzinfo=AMS), late) == [("cap", True)]
+    assert outcome(datetime(2027, 1, 25, 9, tzinfo=AMS), late) == [("cap", False)]
+    assert outcome(None, datetime(2027, 1, 22, 17, tzinfo=AMS)) == []
+    assert outcome(None, datetime(2027, 1, 23, 0, 1, tzinfo=AMS)) == [("cap", False)]

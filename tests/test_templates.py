@@ -1024,7 +1024,8 @@ def _cmp_norm_notice(lang: str, t: dict[str, str]) -> Samples:
         for norm_stage in ("registered", "assigned", "given", "reacted")
     ]
     late = cmp_mail(t, "coordinator", "given", norm_stage="given", receivers=TEAM, reacted=1)
-    return [*result, ("given-one-of-three", late)]
+    unanswered_cap = cmp_mail(t, "coordinator", "cap", norm_stage="cap")
+    return [*result, ("given-one-of-three", late), ("cap", unanswered_cap)]
 
 
 @sample("cmp_command_done")

@@ -7,9 +7,14 @@ the receivers are who it was for. A compliment moves
     registered -> assigned -> given -> reacted -> cap -> closed
 
 (`GEEN CAP` closes from reacted; the coordinator may close a stalled one at
-any time). Each state has a norm in working days: when it passes, the one who
+any time). Each state has a norm in working days, counted like the ladder's
+deadlines (SPEC §12: it runs to the end of its last day, and what falls due
+goes out at 09:00 on the next working day): when it has passed, the one who
 must act is reminded; when it passes a second time, the coordinator is told.
-The moments each state was reached are kept for the digest's KPI figures.
+The CAP's norm is its own due date: after it the provider is asked whether it
+was carried out, and the coordinator is told when no answer came within
+`cap_answer` working days. The moments each state was reached are kept for the
+digest's KPI figures.
 
 Like the ladder, `decide(state, event, rules)` returns the new state and
 effects; nothing here does I/O or reads a clock.
@@ -50,13 +55,15 @@ ACTOR = {
 
 @dataclass(frozen=True)
 class Norms:
-    """KPI norms in working days per stage; a CAP without `Gereed:` is checked after `cap_days`."""
+    """KPI norms in working days per stage; a CAP without `Gereed:` is checked after
+    `cap_days`, and the provider answers that check within `cap_answer`."""
 
     registered: int = 2
     assigned: int = 5
     given: int = 5
     reacted: int = 10
     cap_days: int = 20
+    cap_answer: int = 5
 
     def of(self, stage: Stage) -> int | None:
         return {
@@ -233,9 +240,10 @@ def _enter(state: Compliment, stage: Stage, rules: Rules) -> tuple[Compliment, l
 
 
 def _norm(stage: Stage, count: int, days: int, rules: Rules) -> Schedule:
+    """Fires once the norm has passed: 09:00 on the working day after its last day."""
     calendar = rules.calendar
-    day = calendar.add_working_days(calendar.local_date(rules.now), days)
-    return Schedule("norm", calendar.at_send_hour(day), {"stage": stage.value, "count": count})
+    at = calendar.due_step_moment(calendar.deadline(rules.now, days))
+    return Schedule("norm", at, {"stage": stage.value, "count": count})
 
 
 def _registered(event: Registered, rules: Rules) -> Decision:
@@ -283,8 +291,10 @@ def _reacted(state: Compliment, event: Reacted, rules: Rules) -> Decision:
     effects: list[Effect] = [
         Mail("cmp_reaction", "maker", {"receiver": event.receiver, "reaction": event.text})
     ]
-    if new.waiting_for:
+    if new.waiting_for and Stage.GIVEN.value not in state.norm_missed:
         return Decision(new, tuple(effects), f"reaction of {event.receiver}; waiting for others")
+    # everyone reacted, or the norm for reactions passed already (SPEC §12: the CAP
+    # request goes when all reacted or the norm passed)
     return _to_reacted(new, rules, effects, f"reaction of {event.receiver}")
 
 
@@ -307,15 +317,8 @@ def _cap(state: Compliment, event: CapSubmitted, rules: Rules) -> Decision:
         calendar.local_date(rules.now), rules.norms.cap_days
     )
     new, effects = _enter(replace(state, cap=event.text.strip(), cap_due=due), Stage.CAP, rules)
-    effects.append(
-        Schedule(
-            "cap_check",
-            calendar.at_send_hour(
-                calendar.next_working_day(due) if not calendar.is_working_day(due) else due
-            ),
-            {},
-        )
-    )
+    # asked *after* the due date: the provider has until the end of that day
+    effects.append(Schedule("cap_check", calendar.due_step_moment(calendar.end_of_day(due)), {}))
     return Decision(new, tuple(effects), f"CAP recorded, due {due.isoformat()}")
 
 
@@ -345,7 +348,7 @@ def _norm_passed(state: Compliment, event: NormPassed, rules: Rules) -> Decision
         return Decision(state, (), f"norm of {event.stage.value} no longer applies")
     missed = tuple(dict.fromkeys((*state.norm_missed, event.stage.value)))
     new = replace(state, norm_missed=missed)
-    if event.stage is Stage.GIVEN and state.reactions and event.count == 1:
+    if event.stage is Stage.GIVEN and state.reactions:
         # several receivers, not all reacted in time: the CAP request goes now
         return _to_reacted(new, rules, [], "norm for reactions passed")
     if event.count == 1:
@@ -366,11 +369,13 @@ def _norm_passed(state: Compliment, event: NormPassed, rules: Rules) -> Decision
 
 
 def _cap_check(state: Compliment, event: CapCheckDue, rules: Rules) -> Decision:
+    """The CAP's due date passed: ask the provider, and have the coordinator told
+    (`NormPassed(CAP, 2)`) when no answer came within `cap_answer` working days."""
     if state.stage is not Stage.CAP:
         return Decision(state, (), "CAP check no longer applies")
     return Decision(
         state,
-        (Mail("cmp_cap_check", "provider"),),
+        (Mail("cmp_cap_check", "provider"), _norm(Stage.CAP, 2, rules.norms.cap_answer, rules)),
         "provider asked whether the CAP was carried out",
     )
 

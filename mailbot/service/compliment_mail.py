@@ -15,6 +15,7 @@ reaction.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
+from mailbot.service.escalation_mail import refuse_unknown_sender
 from mailbot.service.ingest import Disposition
 from mailbot.service.replies import (
     answer_unclear_command,
@@ -136,6 +138,13 @@ def case_mail(
         handled = _supplier_side(session, app, row, mail, case, parsed)
         if handled is not None:
             return handled
+    if not directory.is_staff(sender) and directory.is_organisation(sender):
+        # one of ours outside the directory: ONTVANGER accepts any address of ours, so a
+        # receiver's reply is their reaction; a command is refused and explained (SPEC §12)
+        if sender in state.receivers and state.stage is Stage.GIVEN:
+            return _reaction(session, app, row, mail, case)
+        if parsed is not None:
+            return refuse_unknown_sender(session, app, row, mail, action="give a command")
     if not directory.is_staff(sender):
         # the maker (or an outsider) writing back: a note for the coordinator, never a command
         cases.record(
@@ -258,6 +267,18 @@ def run_command(
             },
         )
         return Disposition("processed", f"{case.ref}: GEVER without an address", case_id=case.id)
+    if command.provider and not may_provide(app, command.provider.lower()):
+        return _refuse(
+            session,
+            app,
+            row,
+            mail,
+            case,
+            command,
+            language,
+            "provider_not_staff",
+            new_provider=command.provider,
+        )
     try:
         event = _event(app, case, command)
     except LookupError as missing:
@@ -298,6 +319,7 @@ def _refuse(
     command: Command,
     language: str,
     reason: str,
+    **context: Any,
 ) -> Disposition:
     state = service.state_of(case)
     return refuse_command(
@@ -312,6 +334,7 @@ def _refuse(
         stage=state.stage.value,
         provider=state.provider or "",
         coordinators=service.coordinators(app),
+        **context,
     )
 
 
@@ -320,7 +343,8 @@ def _event(app: App, case: Case, command: Command) -> compliments.Event:
     state = service.state_of(case)
     if verb is Verb.RECEIVER:
         receivers = resolve_receivers(app, command.receivers)
-        provider = command.provider or state.provider or default_provider(app, receivers)
+        kept = _kept_provider(app, state)
+        provider = command.provider or kept or default_provider(app, receivers)
         return compliments.Assign(receivers=tuple(receivers), provider=provider)
     if verb is Verb.PROVIDER:
         return compliments.Assign(receivers=state.receivers, provider=command.provider or "")
@@ -333,6 +357,25 @@ def _event(app: App, case: Case, command: Command) -> compliments.Event:
     if verb is Verb.DONE:
         return compliments.CapDone()
     return compliments.Close()
+
+
+def _kept_provider(app: App, state: compliments.Compliment) -> str | None:
+    """When the coordinator corrects the receivers, a provider named with GEVER stays;
+    one mailbot chose (the old receivers' manager) is chosen again for the new ones."""
+    if not state.provider or not state.receivers:
+        return state.provider
+    if state.provider == default_provider(app, list(state.receivers)):
+        return None
+    return state.provider
+
+
+def may_provide(app: App, email: str) -> bool:
+    """A provider must be able to answer GEGEVEN: someone in the directory (SPEC §12:
+    command givers are), or a supplier's person on praise across the boundary."""
+    directory = Directory(app.config)
+    if directory.is_staff(email):
+        return True
+    return not directory.is_organisation(email) and directory.supplier_of(email) is not None
 
 
 def resolve_receivers(app: App, wanted: tuple[str, ...]) -> list[str]:

@@ -49,6 +49,7 @@ def norms(app: App) -> Norms:
         given=c.norm_given,
         reacted=c.norm_reacted,
         cap_days=c.cap_default_days,
+        cap_answer=c.norm_cap_answer,
     )
 
 
@@ -251,16 +252,31 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
     )
 
 
+def reaction_goes_to_maker(app: App, case: Case, state: Compliment) -> bool:
+    """SPEC §5: a receiver's reaction goes back to an external maker (the config can turn
+    that off); on praise for a supplier's people the maker hears back whoever they are.
+    The receivers are told exactly this, so the mail and the promise share this rule."""
+    maker = case.data.get("maker", {})
+    if not maker.get("email") or not app.config.compliments.reaction_to_maker:
+        return False
+    directory = Directory(app.config)
+    across_the_boundary = any(
+        directory.supplier_of(r) is not None and not directory.is_organisation(r)
+        for r in state.receivers
+    )
+    return bool(maker.get("external")) or across_the_boundary
+
+
 def _reaction_mails(
     session: Session, app: App, case: Case, state: Compliment, effect: Mail
 ) -> None:
-    """A receiver's reaction: to the maker (external, if allowed) and the coordinator."""
+    """A receiver's reaction: to the maker (see `reaction_goes_to_maker`) and the coordinator."""
     number = case.data["decisions"]
     ctx = context(app, case, state)
     ctx.update(effect.context)
     ctx["receiver_name"] = Directory(app.config).name_of(effect.context["receiver"])
     maker = case.data.get("maker", {})
-    if maker.get("email") and maker.get("external") and app.config.compliments.reaction_to_maker:
+    if reaction_goes_to_maker(app, case, state):
         cases.send_rendered(
             session,
             app,
@@ -327,11 +343,7 @@ def context(app: App, case: Case, state: Compliment | None = None) -> dict[str, 
         "norms": {s.value: norms(app).of(s) for s in Stage if norms(app).of(s)},
         "cap_days": norms(app).cap_days,
         "thanked": bool(case.data.get("thanked")),
-        "reaction_to_maker": bool(
-            maker.get("email")
-            and maker.get("external")
-            and app.config.compliments.reaction_to_maker
-        ),
+        "reaction_to_maker": reaction_goes_to_maker(app, case, state),
         "coordinators": [person(c) for c in coordinators(app)],
     }
 

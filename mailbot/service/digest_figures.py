@@ -60,7 +60,7 @@ from mailbot.store.digest_queries import ComplimentRow, EscalationSpan, OpenEsca
 MAX_REFS = 8
 TREND_WEEKS = 12
 TEXT_BAR_WIDTH = 20
-NORM_STAGES = ("registered", "assigned", "given", "reacted")
+NORM_STAGES = ("registered", "assigned", "given", "reacted", "cap")
 _LOCALES = {"nl": "nl_NL", "en": "en_GB"}
 
 
@@ -600,6 +600,18 @@ def _norm_outcomes(
         if days is None:
             continue
         following = reached[index + 1] if index + 1 < len(reached) else None
+        if stage == "cap":
+            # the CAP's norm is its own due date: met when carried out (or the case closed)
+            # before the provider's time to answer the check after it ran out
+            if not compliment.get("cap_due"):
+                continue
+            due = date.fromisoformat(compliment["cap_due"])
+            deadline = calendar.end_of_day(calendar.add_working_days(due, days))
+            if following is not None:
+                outcomes.append((stage, following[1] < deadline))
+            elif now >= deadline:
+                outcomes.append((stage, False))
+            continue
         if following is not None:
             if following[0] == stage:
                 continue  # entered again: the norm restarted
@@ -622,6 +634,7 @@ def _compliment_figures(
         "assigned": c.norm_assigned,
         "given": c.norm_given,
         "reacted": c.norm_reacted,
+        "cap": c.norm_cap_answer,
     }
     per_team: dict[str | None, list[tuple[ComplimentRow, list[tuple[str, bool]]]]] = defaultdict(
         list

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -67,7 +68,9 @@ def test_it_thanks_the_maker_and_asks_the_coordinator_with_a_two_day_norm() -> N
     assert mails(decision) == [("cmp_thanks", "maker"), ("cmp_registered", "coordinator")]
     (norm,) = schedules(decision)
     assert norm.payload == {"stage": "registered", "count": 1}
-    assert norm.at.astimezone(AMS) == datetime(2026, 12, 2, 9, tzinfo=AMS)
+    # two working days run to the end of Wednesday (SPEC §12); the reminder for an
+    # overdue norm goes at 09:00 on the next working day, not on the norm's last day
+    assert norm.at.astimezone(AMS) == datetime(2026, 12, 3, 9, tzinfo=AMS)
     assert decision.state.reached_at(Stage.REGISTERED) == rules().now
 
 
@@ -125,6 +128,28 @@ def test_it_asks_for_the_cap_when_the_reaction_norm_passes_with_some_reactions()
     assert decision.state.norm_missed == ("given",)
 
 
+def test_a_reaction_after_the_reaction_norm_passed_sends_the_cap_request() -> None:
+    """SPEC §12: with several receivers the CAP request goes when all reacted or the norm
+    passed; the norm passed (nobody had reacted yet: a reminder went) and one reacts now."""
+    state = given(("piet@x", "anna@x"))
+    reminded = decide(state, NormPassed(Stage.GIVEN, 1), rules())
+    assert mails(reminded) == [("cmp_reminder", "receivers")]
+    late = decide(reminded.state, Reacted("piet@x", "Top"), rules())
+    assert late.state.stage is Stage.REACTED
+    assert mails(late) == [("cmp_reaction", "maker"), ("cmp_cap_request", "provider")]
+
+
+def test_a_reaction_between_the_reminder_and_the_second_norm_is_not_left_waiting() -> None:
+    state = given(("piet@x", "anna@x"))
+    reminded = decide(state, NormPassed(Stage.GIVEN, 1), rules()).state
+    # a reaction recorded without moving on (as stored before this rule) is picked up
+    # by the second firing instead of only telling the coordinator
+    some = replace(reminded, reactions=(("piet@x", "Top"),))
+    second = decide(some, NormPassed(Stage.GIVEN, 2), rules())
+    assert second.state.stage is Stage.REACTED
+    assert ("cmp_cap_request", "provider") in mails(second)
+
+
 def test_it_reminds_then_tells_the_coordinator_when_a_norm_passes() -> None:
     state = assigned()
     first = decide(state, NormPassed(Stage.ASSIGNED, 1), rules())
@@ -145,9 +170,18 @@ def test_it_records_a_cap_with_its_due_date_and_checks_it_then() -> None:
     )
     assert decision.state.stage is Stage.CAP and decision.state.cap_due == date(2027, 1, 15)
     (check,) = [s for s in schedules(decision) if s.kind == "cap_check"]
-    assert check.at.astimezone(AMS) == datetime(2027, 1, 15, 9, tzinfo=AMS)
-    asked = decide(decision.state, CapCheckDue(), rules())
+    # asked after the due date (Friday 15 January): 09:00 on the next working day
+    assert check.at.astimezone(AMS) == datetime(2027, 1, 18, 9, tzinfo=AMS)
+    monday = datetime(2027, 1, 18, 9, tzinfo=AMS)
+    asked = decide(decision.state, CapCheckDue(), rules(monday))
     assert mails(asked) == [("cmp_cap_check", "provider")]
+    # no answer within five working days (to the end of Monday 25th): the coordinator hears
+    (notice,) = schedules(asked)
+    assert notice.payload == {"stage": "cap", "count": 2}
+    assert notice.at.astimezone(AMS) == datetime(2027, 1, 26, 9, tzinfo=AMS)
+    told = decide(asked.state, NormPassed(Stage.CAP, 2), rules())
+    assert mails(told) == [("cmp_norm_notice", "coordinator")]
+    assert told.state.norm_missed == ("cap",)
     done = decide(decision.state, CapDone(), rules())
     assert done.state.stage is Stage.CLOSED and done.state.closed_how == "done"
 

@@ -15,9 +15,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
+from mailbot.domain.digest_schedule import Week
+from mailbot.service import digest
+from mailbot.store.tables import Case
 from tests.scenario import Sent, Story, mail
 
 pytestmark = pytest.mark.database
@@ -121,11 +125,12 @@ def test_it_runs_a_forwarded_compliment_for_a_team_through_its_whole_life(story:
     assert "De reactie op uw compliment" in to_maker.subject and "leuke verrassing" in to_maker.text
     assert "Marieke Smit" in only(out, KARIN).text  # still waiting for her reaction
 
-    # Marieke never reacts: after the norm (5 working days from Wed 9 Dec = Wed 16 Dec)
-    # the CAP request goes with the reactions there are.
-    story.run(at(15, hour=9))
-    assert story.new_mail() == []
+    # Marieke never reacts: the norm (5 working days from Wed 9 Dec) runs to the end of
+    # Wed 16 Dec; at 09:00 the next working day the CAP request goes with the reactions
+    # there are (SPEC §12)
     story.run(at(16, hour=9))
+    assert story.new_mail() == []
+    story.run(at(17, hour=9))
     cap_request = only(story.new_mail(), MARIEKE)
     assert "blijvend" in cap_request.subject and "GEEN CAP" in cap_request.text
 
@@ -159,12 +164,17 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
     out = story.new_mail()
     only(out, MAKER)
     notice = only(out, KARIN)
-    # norm for the coordinator: 2 working days (Wed 9 Dec 09:00): a reminder …
+    # norm for the coordinator: 2 working days, to the end of Wed 9 Dec; a reminder at
+    # 09:00 the next working day (SPEC §12), not on the norm's last day …
     story.run(at(9, hour=9))
+    assert story.new_mail() == []
+    story.run(at(10, hour=9))
     reminder = only(story.new_mail(), KARIN)
     assert "Herinnering" in reminder.subject
-    # … and 2 working days later a notice to the coordinator
-    story.run(at(11, hour=9))
+    # … and when 2 more working days (to the end of Mon 14 Dec) passed, a notice
+    story.run(at(14, hour=9))
+    assert story.new_mail() == []
+    story.run(at(15, hour=9))
     warning = only(story.new_mail(), KARIN)
     assert "loopt achter" in warning.subject
 
@@ -177,7 +187,7 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
             in_reply_to=notice.mail.message_id,
         )
     )
-    story.run(at(11, hour=11))
+    story.run(at(15, hour=11))
     ask = only([m for m in story.new_mail() if "Wil je" in m.subject], "b.bakker@gemeente.example")
     story.drop(
         mail(
@@ -187,7 +197,7 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
             in_reply_to=ask.mail.message_id,
         )
     )
-    story.run(at(14))
+    story.run(at(16))
     (given,) = [m for m in story.new_mail() if "compliment voor jullie" in m.subject]
     for who, text in ((ANNA, "Dank je wel!"), (PIET, "Leuk om te horen.")):
         story.drop(
@@ -198,7 +208,7 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
                 in_reply_to=given.mail.message_id,
             )
         )
-    story.run(at(15))
+    story.run(at(17))
     out = story.new_mail()
     assert len([m for m in out if MAKER in m.to]) == 2, "each reaction reaches the maker"
     cap_request = only([m for m in out if "blijvend" in m.subject], "b.bakker@gemeente.example")
@@ -211,10 +221,12 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
             in_reply_to=cap_request.mail.message_id,
         )
     )
-    story.run(at(16))
+    story.run(at(18))
     story.new_mail()
-    story.clock.set(datetime(2027, 1, 15, 9, tzinfo=AMS))
-    story.run()
+    # asked after the due date (Fri 15 Jan): at 09:00 on Monday
+    story.run(datetime(2027, 1, 15, 9, tzinfo=AMS))
+    assert story.new_mail() == []
+    story.run(datetime(2027, 1, 18, 9, tzinfo=AMS))
     check = only(story.new_mail(), "b.bakker@gemeente.example")
     assert "uitgevoerd" in check.subject.lower() and "contractbegeleiding" in check.text
     story.drop(
@@ -225,7 +237,7 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
             in_reply_to=check.mail.message_id,
         )
     )
-    story.run(datetime(2027, 1, 15, 11, tzinfo=AMS))
+    story.run(datetime(2027, 1, 18, 11, tzinfo=AMS))
     assert "afgesloten" in only(story.new_mail(), "b.bakker@gemeente.example").text
 
 
@@ -366,3 +378,143 @@ def test_it_thanks_each_maker_exactly_once_through_kill_9(tmp_path: Path) -> Non
         if line.startswith(b"To: ") and b"klant" in line
     )
     assert len(makers) == 200 and set(makers.values()) == {1}
+
+
+BERT = "b.bakker@gemeente.example"  # Anna's manager
+
+
+def answer(story: Story, sender: str, original: Sent, body: str) -> None:
+    story.drop(
+        mail(
+            sender=sender,
+            subject=f"Re: {original.subject}",
+            body=body,
+            in_reply_to=original.mail.message_id,
+        )
+    )
+
+
+def praise(story: Story) -> Sent:
+    """Mon 7 Dec 10:00: an outside maker praises two colleagues; the coordinator's notice."""
+    story.drop(
+        mail(
+            sender=MAKER,
+            sender_name="Mevr. J. de Groot",
+            subject="Compliment",
+            body="Piet de Vries en Anna Jansen hebben ons geweldig geholpen.",
+        )
+    )
+    story.run(at(7))
+    return only(story.new_mail(), KARIN)
+
+
+def asks_to_give(story: Story) -> list[list[str]]:
+    return [m.to for m in story.new_mail() if "Wil je" in m.subject]
+
+
+def test_correcting_the_receiver_asks_the_new_receivers_manager(story: Story) -> None:
+    """SPEC §5: provider = the receiver's manager unless given; a correction of the
+    receivers chooses again, but a provider named with GEVER stays."""
+    notice = praise(story)
+    answer(story, KARIN, notice, "ONTVANGER: Piet de Vries")
+    story.run(at(7, hour=11))
+    assert asks_to_give(story) == [[MARIEKE]]
+    answer(story, KARIN, notice, "ONTVANGER: Anna Jansen")
+    story.run(at(7, hour=12))
+    assert asks_to_give(story) == [[BERT]], "Anna's manager, not Piet's"
+    answer(story, KARIN, notice, "ONTVANGER: Piet de Vries\nGEVER: kwaliteit@gemeente.example")
+    story.run(at(7, hour=13))
+    assert asks_to_give(story) == [[KARIN]]
+    answer(story, KARIN, notice, "ONTVANGER: Anna Jansen")
+    story.run(at(7, hour=14))
+    assert asks_to_give(story) == [[KARIN]], "the provider named with GEVER stays"
+
+
+def test_a_late_reaction_after_the_reminder_sends_the_cap_request(story: Story) -> None:
+    """SPEC §12: with several receivers the CAP request goes when all reacted or the norm
+    passed. Nobody reacted within the norm (a reminder went); one reacts later: the CAP
+    request goes then, and the digest counts the reaction norm as missed."""
+    notice = praise(story)
+    answer(story, KARIN, notice, f"ONTVANGER: {PIET}, {ANNA}\nGEVER: {BERT}")
+    story.run(at(7, hour=11))
+    (ask,) = [m for m in story.new_mail() if "Wil je" in m.subject]
+    answer(story, BERT, ask, "GEGEVEN")
+    story.run(at(7, hour=12))
+    (given,) = [m for m in story.new_mail() if "compliment voor" in m.subject.lower()]
+    story.run(at(15, hour=9))  # 5 working days ran to the end of Mon 14 Dec
+    (reminder,) = story.new_mail()
+    assert sorted(reminder.to) == sorted([PIET, ANNA])
+    answer(story, PIET, given, "Wat leuk, dank!")
+    story.run(at(15, hour=14))
+    out = story.new_mail()
+    assert any("blijvend" in m.subject for m in out if BERT in m.to), "the CAP request goes"
+    assert "Wat leuk" in only(out, MAKER).text
+    app = story.app()
+    try:
+        figures = digest.build(app, Week(2026, 51), now=at(21, hour=8))
+    finally:
+        app.mailbox.close()
+        app.db.close()
+    (given_norm,) = [n for n in figures.norms_by_stage if n.stage == "given"]
+    assert (given_norm.met, given_norm.counted) == (0, 1)
+
+
+def test_a_receiver_of_ours_outside_the_directory_can_react(story: Story) -> None:
+    """ONTVANGER takes any address of ours; such a receiver's reply is their reaction."""
+    newcomer = "n.nieuw@gemeente.example"
+    notice = praise(story)
+    answer(story, KARIN, notice, f"ONTVANGER: {newcomer}\nGEVER: {BERT}")
+    story.run(at(7, hour=11))
+    (ask,) = [m for m in story.new_mail() if "Wil je" in m.subject]
+    answer(story, BERT, ask, "GEGEVEN")
+    story.run(at(7, hour=12))
+    given = only(story.new_mail(), newcomer)
+    answer(story, newcomer, given, "Wat een leuke verrassing!")
+    story.run(at(8))
+    out = story.new_mail()
+    assert "leuke verrassing" in only(out, MAKER).text
+    assert any("blijvend" in m.subject for m in out if BERT in m.to)
+
+
+def test_a_provider_outside_the_directory_is_refused_and_explained(story: Story) -> None:
+    """SPEC §12: command givers must be in the directory; a provider answers GEGEVEN."""
+    notice = praise(story)
+    answer(story, KARIN, notice, "ONTVANGER: Anna Jansen\nGEVER: n.nieuw@gemeente.example")
+    story.run(at(7, hour=11))
+    refusal = only(story.new_mail(), KARIN)
+    assert "n.nieuw@gemeente.example staat niet in de lijst van medewerkers" in refusal.text
+    assert cases_of(story)["CMP-2026-0001"] == "registered"
+
+
+def test_receivers_are_promised_what_happens_to_their_reaction(
+    make_config: Callable[..., Config],
+) -> None:
+    """The promise in the mail to the receivers follows the same rule as the sending:
+    with `reaction_to_maker = false` nobody is told their reaction goes to the maker."""
+    story = Story(
+        make_config(organisation={"digest_to": []}, compliments={"reaction_to_maker": False}),
+        ManualClock(at(7, hour=8)),
+    )
+    story.run()
+    notice = praise(story)
+    answer(story, KARIN, notice, f"ONTVANGER: {ANNA}")
+    story.run(at(7, hour=11))
+    (ask,) = [m for m in story.new_mail() if "Wil je" in m.subject]
+    answer(story, BERT, ask, "GEGEVEN")
+    story.run(at(7, hour=12))
+    given = only(story.new_mail(), ANNA)
+    assert "Wat vind je ervan?" in given.text
+    assert "J. de Groot" not in given.text.split("Wat vind je ervan?")[1]
+    answer(story, ANNA, given, "Dank je!")
+    story.run(at(8))
+    assert not any(MAKER in m.to for m in story.new_mail())
+
+
+def cases_of(story: Story) -> dict[str, str]:
+    app = story.app()
+    try:
+        with app.db.session() as session:
+            return {c.ref: c.state for c in session.scalars(select(Case))}
+    finally:
+        app.mailbox.close()
+        app.db.close()

@@ -238,3 +238,52 @@ def test_it_passes_praise_to_a_suppliers_person_and_the_reaction_back_to_the_mak
     )
     story.run(at(8))
     assert cases(story)["CMP-2026-0001"].state == "closed"
+
+
+def test_a_suppliers_person_praised_by_our_staff_reacts_and_the_maker_hears_back(
+    story: Story,
+) -> None:
+    """SPEC §5: across the boundary the maker still hears back, also one of our own; and
+    the supplier's person is told exactly that."""
+    manager = "manager@acme.example"
+    story.drop(
+        mail(
+            sender=ANNA,
+            sender_name="Anna Jansen",
+            subject="Compliment",
+            body="Jan Pietersen van Acme loste onze storing op zondag op. Top!",
+        )
+    )
+    story.run(at(2))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {SM}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(3))
+    ask = only(story.new_mail(), manager)
+    story.drop(
+        mail(
+            sender=manager,
+            subject=f"RE: {ask.subject}",
+            body="GEGEVEN",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(4))
+    given = only(story.new_mail(), SM)
+    assert "geven wij uw reactie door aan Anna Jansen" in given.text
+    story.drop(
+        mail(
+            sender=SM,
+            subject=f"RE: {given.subject}",
+            body="Wat leuk, dank u!",
+            in_reply_to=given.mail.message_id,
+        )
+    )
+    story.run(at(7))
+    assert "Wat leuk, dank u!" in only(story.new_mail(), ANNA).text
