@@ -371,7 +371,10 @@ def _step_sent(state: Escalation, step: int, rules: Rules, *, via: str, reason: 
     if via in ("send", "approve"):
         effects.append(SendStep(step, Policy.SEND))
     days = rules.profile.deadline_days(step)
-    if reason == "opened" and state.first_deadline_days is not None and step < LAST_STEP:
+    if not state.mail_went_out and state.first_deadline_days is not None and step < LAST_STEP:
+        # The opening mail's Termijn is the first deadline promised to the supplier, however
+        # that first letter leaves: sent at once, drafted and sent by the owner, or approved.
+        # The letter shown for a draft or an approval already names this date.
         days = state.first_deadline_days
     deadline = calendar.deadline(rules.now, days) if days is not None else None
     record = StepRecord(number=step, sent_at=rules.now, via=via, deadline=deadline)

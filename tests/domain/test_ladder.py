@@ -95,6 +95,25 @@ def test_it_uses_the_deadline_given_in_the_opening_mail_for_the_first_step_only(
     assert local(later.deadline).date() == date(2026, 12, 29)
 
 
+def test_it_uses_the_opening_mails_deadline_for_a_first_letter_that_waited() -> None:
+    """The draft or the letter shown for approval already names the Termijn's date, so
+    the deadline the ladder keeps must be the Termijn too, not the profile's default."""
+    sent_at = datetime(2026, 12, 2, 15, tzinfo=AMS)  # Wed 2 Dec + 5 working days = Wed 9 Dec
+    waiting = decide(None, Opened(start_step=3, deadline_days=5), rules()).state
+    approved = decide(waiting, Approve(), rules(sent_at)).state
+    assert local(approved.deadline).date() == date(2026, 12, 10)
+    policies = (Policy.DRAFT, Policy.SEND, Policy.APPROVE, Policy.APPROVE, Policy.APPROVE)
+    drafted = decide(None, Opened(deadline_days=5), rules(policies=policies)).state
+    delivered = decide(drafted, StepDelivered(1), rules(sent_at, policies=policies)).state
+    assert local(delivered.deadline).date() == date(2026, 12, 10)
+    # only the first letter: step 4, approved on Thu 10 Dec, has the profile's 20 days
+    due = datetime(2026, 12, 10, 9, tzinfo=AMS)
+    step4 = decide(approved, DeadlinePassed(approved.deadline), rules(due)).state
+    assert decide(step4, Approve(), rules(due)).state.deadline == CALENDAR.deadline(
+        due.astimezone(UTC), 20
+    )
+
+
 def test_it_records_earlier_steps_and_asks_approval_when_starting_at_step_three() -> None:
     decision = decide(None, Opened(start_step=3), rules())
     state = decision.state

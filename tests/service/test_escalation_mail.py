@@ -130,6 +130,43 @@ def test_it_starts_at_a_later_step_with_its_own_deadline(story: Story) -> None:
     assert "Eerder vroegen wij u" in step2.text and "KPI: 99,9%" in step2.text
 
 
+def test_it_keeps_the_termijn_when_the_first_letter_waits_for_approval(story: Story) -> None:
+    out = open_case(story, body="Al eerder besproken.\nStart: stap 3\nTermijn: 5 werkdagen")
+    (approval,) = [m for m in out if "Goedkeuring gevraagd: stap 3" in m.subject]
+    assert "maandag 14 december 2026" in approval.text  # 5 working days after Mon 7 Dec
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {approval.subject}",
+            body="VERSTUUR",
+            in_reply_to=approval.mail.message_id,
+        )
+    )
+    story.run(at(7, hour=11))
+    step3 = letter(story.new_mail(), 3)
+    assert "maandag 14 december 2026" in step3.text, "the date the owner approved"
+    story.run(at(15, hour=9))
+    (approval4,) = [m for m in story.new_mail() if m.to == [ANNA]]  # besides the digest
+    assert "Goedkeuring gevraagd: stap 4" in approval4.subject, "the day after the Termijn"
+
+
+def test_it_keeps_the_termijn_when_the_owner_sends_the_first_letter_as_a_draft(
+    make_story: Callable[..., Story],
+) -> None:
+    story = make_story(ladder={"policies": ["draft", "send", "approve", "approve", "approve"]})
+    open_case(story, body="Back-ups mislukken.\nTermijn: 5 werkdagen")
+    (draft,) = story.drafts()
+    assert "maandag 14 december 2026" in draft.text
+    story.clock.set(at(7, hour=15))
+    src = next((story.root / ".Drafts" / "cur").iterdir())
+    shutil.copy(src, story.root / ".Sent" / "cur" / "1765287000.M1P1Q1.owner:2,S")
+    story.run(at(7, hour=15))
+    story.drop(mail(sender=ANNA, subject="x", body="STATUS ESC-2026-0001"))
+    story.run(at(7, hour=16))
+    (status,) = story.new_mail()[-1:]
+    assert "maandag 14 december 2026" in status.text, "the date the draft promised"
+
+
 # -- commands and who may give them ---------------------------------------------------------------
 
 
