@@ -303,7 +303,7 @@ def test_it_pauses_and_shifts_the_deadline_by_the_working_days_paused() -> None:
     state = opened()
     paused = decide(state, Pause(), rules(datetime(2026, 12, 2, 10, tzinfo=AMS)))
     assert paused.state.phase is Phase.PAUSED
-    assert effects_of(paused, CancelSchedules) == [CancelSchedules(("step", "reminder"))]
+    assert effects_of(paused, CancelSchedules) == [CancelSchedules(("step", "reminder", "resume"))]
     with pytest.raises(Refused, match="already_paused"):
         decide(paused.state, Pause(), rules())
     # paused Wed 2 Dec, resumed Mon 7 Dec: Thu, Fri, Mon = 3 working days
@@ -319,6 +319,20 @@ def test_it_resumes_by_itself_after_pauze_n() -> None:
     paused = decide(opened(), Pause(days=5), rules())
     (resume,) = effects_of(paused, Schedule)
     assert resume.kind == "resume" and local(resume.at) == datetime(2026, 12, 7, 9, tzinfo=AMS)
+
+
+def test_it_lets_no_resume_timer_of_an_earlier_pause_end_a_later_one() -> None:
+    paused = decide(opened(), Pause(days=3), rules(datetime(2026, 12, 1, 10, tzinfo=AMS)))
+    escalated = decide(paused.state, EscalateNow(), rules(datetime(2026, 12, 1, 11, tzinfo=AMS)))
+    assert escalated.state.phase is Phase.ACTIVE and escalated.state.step == 2
+    assert any("resume" in c.kinds for c in effects_of(escalated, CancelSchedules))
+    again = decide(escalated.state, Pause(), rules(datetime(2026, 12, 1, 12, tzinfo=AMS)))
+    assert any("resume" in c.kinds for c in effects_of(again, CancelSchedules))
+    assert not effects_of(again, Schedule), "PAUZE without days has no end"
+    paused = decide(escalated.state, Pause(days=3), rules(datetime(2026, 12, 1, 13, tzinfo=AMS)))
+    waiting = decide(paused.state, EscalateNow(), rules(datetime(2026, 12, 1, 14, tzinfo=AMS)))
+    assert waiting.state.phase is Phase.WAITING, "step 3 waits for approval, unpaused"
+    assert any("resume" in c.kinds for c in effects_of(waiting, CancelSchedules))
 
 
 def test_it_refuses_to_pause_while_waiting_for_approval() -> None:

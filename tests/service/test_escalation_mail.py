@@ -219,6 +219,28 @@ def test_it_lets_the_owners_manager_act_and_copies_the_owner(story: Story) -> No
     assert "3 werkdagen" in reply.text
 
 
+def test_it_keeps_an_open_ended_pause_after_escaleer_ended_a_pauze_n(story: Story) -> None:
+    def reply(to: Sent, body: str, when: datetime) -> list[Sent]:
+        story.drop(
+            mail(
+                sender=ANNA, subject=f"Re: {to.subject}", body=body, in_reply_to=to.mail.message_id
+            )
+        )
+        story.run(when)
+        return story.new_mail()
+
+    step1 = letter(open_case(story), 1)
+    reply(step1, "PAUZE 3", at(8, hour=10))  # would resume by itself on Fri 11 Dec 09:00
+    step2 = letter(reply(step1, "ESCALEER", at(8, hour=11)), 2)
+    reply(step2, "PAUZE", at(8, hour=12))  # no end: until HERVAT
+    story.run(at(11, hour=10))
+    story.drop(mail(sender=ANNA, subject="x", body="STATUS ESC-2026-0001"))
+    story.run(at(11, hour=11))
+    (status,) = story.new_mail()
+    assert "Status: gepauzeerd" in status.text
+    assert cases(story) == [("ESC-2026-0001", "paused", 2)]
+
+
 def test_it_asks_what_was_meant_by_a_near_miss(story: Story) -> None:
     out = open_case(story)
     story.drop(mail(sender=ANNA, subject=f"Re: {letter(out, 1).subject}", body="AKOORD\n\nAnna"))
