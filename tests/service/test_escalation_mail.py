@@ -576,6 +576,19 @@ def test_it_catches_up_one_step_only_after_downtime_and_drops_stale_reminders(st
     assert "maandag 8 maart 2027" in step2.text  # 15 working days from Mon 15 Feb
 
 
+def test_it_sends_a_step_that_fell_due_in_downtime_at_nine_on_the_next_working_day(
+    story: Story,
+) -> None:
+    open_case(story)  # step 1's deadline: the end of Monday 21 December
+    # mailbot comes back on Saturday 9 January at 23:30 (a night run from cron, say)
+    for moment in (at(9, 1, 2027, hour=23), at(10, 1, 2027), at(11, 1, 2027, hour=8)):
+        story.run(moment)
+        assert [m.subject for m in story.new_mail() if SM in m.to] == [], moment
+    story.run(at(11, 1, 2027, hour=9))  # Monday 09:00
+    step2 = letter(story.new_mail(), 2)
+    assert "maandag 1 februari 2027" in step2.text  # 15 working days from Mon 11 Jan
+
+
 def test_it_forwards_supplier_attachments_to_the_owner(story: Story) -> None:
     out = open_case(story)
     reply = EmailMessage()
