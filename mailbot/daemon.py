@@ -232,7 +232,8 @@ class Daemon:
             delay = min(delay, self._backoff.start * 6)
         due = next_due(app)
         if due is not None:
-            # wake up when the next deadline falls (never a job of its own: the row is the truth)
+            # wake up when the next deadline may fire, in the send window (never a job of its
+            # own: the row is the truth)
             delay = min(delay, max(0.0, (due - app.clock.now()).total_seconds()) + 0.5)
         # and at the next digest moment (the outbox, not a job, records whether it went)
         digest_at = next_digest_moment(app)

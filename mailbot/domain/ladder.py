@@ -348,7 +348,7 @@ def _carry_out(
         return _step_sent(state, step, rules, via="send", reason=reason)
     pending = Pending(step=step, mode=policy, since=rules.now, held_for_verdict=force_approval)
     effects: list[Effect] = [
-        CancelSchedules(("step", "reminder", "approval")),
+        CancelSchedules(),  # every timer, a PAUZE n's resume too: see `_step_sent`
         SendStep(step, policy, held_for_verdict=force_approval),
     ]
     if policy is Policy.APPROVE:
@@ -367,11 +367,16 @@ def _approval_reminder(step: int, count: int, rules: Rules) -> Schedule:
 def _step_sent(state: Escalation, step: int, rules: Rules, *, via: str, reason: str) -> Decision:
     """The step's letter goes (or went) out now: record it and start its deadline."""
     calendar = rules.calendar
-    effects: list[Effect] = [CancelSchedules(("step", "reminder", "approval"))]
+    # A step carried out (ESCALEER while paused) ends any pause, so the resume timer of a
+    # PAUZE n goes with the others: left pending, it would lift a later open-ended PAUZE.
+    effects: list[Effect] = [CancelSchedules()]
     if via in ("send", "approve"):
         effects.append(SendStep(step, Policy.SEND))
     days = rules.profile.deadline_days(step)
-    if reason == "opened" and state.first_deadline_days is not None and step < LAST_STEP:
+    if not state.mail_went_out and state.first_deadline_days is not None and step < LAST_STEP:
+        # The opening mail's Termijn is the first deadline promised to the supplier, however
+        # that first letter leaves: sent at once, drafted and sent by the owner, or approved.
+        # The letter shown for a draft or an approval already names this date.
         days = state.first_deadline_days
     deadline = calendar.deadline(rules.now, days) if days is not None else None
     record = StepRecord(number=step, sent_at=rules.now, via=via, deadline=deadline)
@@ -501,7 +506,8 @@ def _pause(state: Escalation, event: Pause, rules: Rules) -> Decision:
         raise Refused("already_paused")
     if state.phase is not Phase.ACTIVE:
         raise Refused("cannot_pause", phase=state.phase.value)
-    effects: list[Effect] = [CancelSchedules(("step", "reminder"))]
+    # no resume timer of an earlier pause may end this one (PAUZE without days has no end)
+    effects: list[Effect] = [CancelSchedules(("step", "reminder", "resume"))]
     if event.days:
         calendar = rules.calendar
         day = calendar.add_working_days(calendar.local_date(rules.now), event.days)
@@ -562,7 +568,10 @@ def _escalate(state: Escalation, event: EscalateNow, rules: Rules) -> Decision:
     if state.phase not in (Phase.ACTIVE, Phase.PAUSED):
         raise Refused("cannot_escalate", phase=state.phase.value)
     return _carry_out(
-        replace(state, phase=Phase.ACTIVE, paused_at=None), state.step + 1, rules, reason="escalate"
+        replace(state, phase=Phase.ACTIVE, paused_at=None, resume_phase=None),
+        state.step + 1,
+        rules,
+        reason="escalate",
     )
 
 

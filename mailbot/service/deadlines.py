@@ -6,6 +6,13 @@ before the commit leaves it pending, a second instance finds nothing to claim.
 A deadline whose decision fails is marked `failed` and reported to the admins
 instead of being retried forever; trouble with the database is no such failure:
 the deadline stays pending for the next sweep.
+
+Deadlines only fire inside the send window (SPEC §12: a next step and every
+reminder go out at 09:00 on a working day, never at night or at weekends).
+They are scheduled there, but after downtime, or from a `run --once` that cron
+starts at night, a due deadline waits for the next send moment; the step it
+causes then counts from the moment it actually went out. Mail that answers an
+incoming mail is not held back: it is not sent from here.
 """
 
 from __future__ import annotations
@@ -58,8 +65,11 @@ def due_ids(app: App, now: datetime) -> list[int]:
 
 
 def fire_due(app: App) -> int:
-    """Fire every deadline that is due now; returns how many fired."""
+    """Fire every deadline that is due now; returns how many fired (none outside the send
+    window: they wait for `next_due`)."""
     now = app.clock.now()
+    if app.calendar.next_send_moment(now) > now:
+        return 0
     fired = 0
     due = due_ids(app, now)
     for start in range(0, len(due), _GROUP):
@@ -134,6 +144,11 @@ def _failed(app: App, deadline_id: int, exc: Exception) -> None:
 
 
 def next_due(app: App) -> datetime | None:
-    """When the next pending deadline falls (the daemon sleeps until then at most)."""
+    """When the next pending deadline may fire: when it falls, or the send moment after that
+    (the daemon sleeps until then at most). A deadline already due outside the send window
+    gives the next send moment, so the daemon neither polls it all night nor oversleeps."""
     with app.db.session() as session:
-        return session.scalar(select(func.min(Deadline.due_at)).where(Deadline.status == "pending"))
+        due = session.scalar(select(func.min(Deadline.due_at)).where(Deadline.status == "pending"))
+    if due is None:
+        return None
+    return app.calendar.next_send_moment(max(due, app.clock.now()))

@@ -95,6 +95,25 @@ def test_it_uses_the_deadline_given_in_the_opening_mail_for_the_first_step_only(
     assert local(later.deadline).date() == date(2026, 12, 29)
 
 
+def test_it_uses_the_opening_mails_deadline_for_a_first_letter_that_waited() -> None:
+    """The draft or the letter shown for approval already names the Termijn's date, so
+    the deadline the ladder keeps must be the Termijn too, not the profile's default."""
+    sent_at = datetime(2026, 12, 2, 15, tzinfo=AMS)  # Wed 2 Dec + 5 working days = Wed 9 Dec
+    waiting = decide(None, Opened(start_step=3, deadline_days=5), rules()).state
+    approved = decide(waiting, Approve(), rules(sent_at)).state
+    assert local(approved.deadline).date() == date(2026, 12, 10)
+    policies = (Policy.DRAFT, Policy.SEND, Policy.APPROVE, Policy.APPROVE, Policy.APPROVE)
+    drafted = decide(None, Opened(deadline_days=5), rules(policies=policies)).state
+    delivered = decide(drafted, StepDelivered(1), rules(sent_at, policies=policies)).state
+    assert local(delivered.deadline).date() == date(2026, 12, 10)
+    # only the first letter: step 4, approved on Thu 10 Dec, has the profile's 20 days
+    due = datetime(2026, 12, 10, 9, tzinfo=AMS)
+    step4 = decide(approved, DeadlinePassed(approved.deadline), rules(due)).state
+    assert decide(step4, Approve(), rules(due)).state.deadline == CALENDAR.deadline(
+        due.astimezone(UTC), 20
+    )
+
+
 def test_it_records_earlier_steps_and_asks_approval_when_starting_at_step_three() -> None:
     decision = decide(None, Opened(start_step=3), rules())
     state = decision.state
@@ -284,7 +303,7 @@ def test_it_pauses_and_shifts_the_deadline_by_the_working_days_paused() -> None:
     state = opened()
     paused = decide(state, Pause(), rules(datetime(2026, 12, 2, 10, tzinfo=AMS)))
     assert paused.state.phase is Phase.PAUSED
-    assert effects_of(paused, CancelSchedules) == [CancelSchedules(("step", "reminder"))]
+    assert effects_of(paused, CancelSchedules) == [CancelSchedules(("step", "reminder", "resume"))]
     with pytest.raises(Refused, match="already_paused"):
         decide(paused.state, Pause(), rules())
     # paused Wed 2 Dec, resumed Mon 7 Dec: Thu, Fri, Mon = 3 working days
@@ -300,6 +319,20 @@ def test_it_resumes_by_itself_after_pauze_n() -> None:
     paused = decide(opened(), Pause(days=5), rules())
     (resume,) = effects_of(paused, Schedule)
     assert resume.kind == "resume" and local(resume.at) == datetime(2026, 12, 7, 9, tzinfo=AMS)
+
+
+def test_it_lets_no_resume_timer_of_an_earlier_pause_end_a_later_one() -> None:
+    paused = decide(opened(), Pause(days=3), rules(datetime(2026, 12, 1, 10, tzinfo=AMS)))
+    escalated = decide(paused.state, EscalateNow(), rules(datetime(2026, 12, 1, 11, tzinfo=AMS)))
+    assert escalated.state.phase is Phase.ACTIVE and escalated.state.step == 2
+    assert any("resume" in c.kinds for c in effects_of(escalated, CancelSchedules))
+    again = decide(escalated.state, Pause(), rules(datetime(2026, 12, 1, 12, tzinfo=AMS)))
+    assert any("resume" in c.kinds for c in effects_of(again, CancelSchedules))
+    assert not effects_of(again, Schedule), "PAUZE without days has no end"
+    paused = decide(escalated.state, Pause(days=3), rules(datetime(2026, 12, 1, 13, tzinfo=AMS)))
+    waiting = decide(paused.state, EscalateNow(), rules(datetime(2026, 12, 1, 14, tzinfo=AMS)))
+    assert waiting.state.phase is Phase.WAITING, "step 3 waits for approval, unpaused"
+    assert any("resume" in c.kinds for c in effects_of(waiting, CancelSchedules))
 
 
 def test_it_refuses_to_pause_while_waiting_for_approval() -> None:

@@ -241,6 +241,19 @@ def test_it_reminds_and_warns_on_a_missed_norm_then_follows_a_cap_to_the_end(sto
     assert "afgesloten" in only(story.new_mail(), "b.bakker@gemeente.example").text
 
 
+def test_it_sends_a_norm_reminder_missed_in_downtime_at_nine_the_next_working_day(
+    story: Story,
+) -> None:
+    story.drop(mail(sender=MAKER, subject="Compliment voor Anna", body="Anna Jansen was geweldig."))
+    story.run(at(7))
+    story.new_mail()
+    # the coordinator's norm passed on Wed 9 Dec 09:00 while mailbot was down until 20:00
+    story.run(at(9, hour=20))
+    assert story.new_mail() == [], "no reminder in the evening"
+    story.run(at(10, hour=9))
+    assert "Herinnering" in only(story.new_mail(), KARIN).subject
+
+
 def test_it_refuses_compliment_commands_from_the_wrong_role(story: Story) -> None:
     story.drop(mail(sender=MAKER, subject="Compliment", body="Piet de Vries was geweldig."))
     story.run(at(7))

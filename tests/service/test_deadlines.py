@@ -11,9 +11,10 @@ from sqlalchemy.exc import OperationalError
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
+from mailbot.daemon import Daemon
 from mailbot.domain import ladder
 from mailbot.service import escalations
-from mailbot.service.deadlines import fire_due
+from mailbot.service.deadlines import fire_due, next_due
 from mailbot.store.db import DatabaseUnavailable
 from mailbot.store.tables import Case, Deadline, OutboundMessage
 from tests.scenario import Story, mail
@@ -101,3 +102,26 @@ def test_database_trouble_leaves_every_deadline_of_the_group_pending(
     monkeypatch.undo()
     assert fire_due(story.app()) >= 2  # the next sweep fires them
     assert deadlines(story) == {"acme": {"fired", "pending"}, "globex": {"fired", "pending"}}
+
+
+def test_it_lets_a_deadline_due_at_night_wait_and_wakes_the_daemon_at_nine(
+    make_config: Callable[..., Config],
+) -> None:
+    """Back after downtime on a Tuesday at 23:00, with step 1's deadlines passed: nothing
+    fires at night, and the daemon sleeps until Wednesday 09:00 rather than polling the
+    overdue rows every half second."""
+    story = Story(make_config(mailbot={"poll_interval": 7 * 86400}), ManualClock(at(7, hour=8)))
+    story.run()
+    open_cases(story)
+    story.clock.set(at(22, hour=23))
+    app = story.app()
+    try:
+        assert fire_due(app) == 0
+        assert deadlines(story) == {"acme": {"pending"}, "globex": {"pending"}}
+        assert next_due(app) == at(23, hour=9)
+        assert Daemon(app)._pass() == pytest.approx(10 * 3600 + 0.5)
+        story.clock.set(at(23, hour=9))
+        assert fire_due(app) >= 2
+    finally:
+        app.mailbox.close()
+        app.db.close()

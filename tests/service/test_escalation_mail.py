@@ -130,6 +130,43 @@ def test_it_starts_at_a_later_step_with_its_own_deadline(story: Story) -> None:
     assert "Eerder vroegen wij u" in step2.text and "KPI: 99,9%" in step2.text
 
 
+def test_it_keeps_the_termijn_when_the_first_letter_waits_for_approval(story: Story) -> None:
+    out = open_case(story, body="Al eerder besproken.\nStart: stap 3\nTermijn: 5 werkdagen")
+    (approval,) = [m for m in out if "Goedkeuring gevraagd: stap 3" in m.subject]
+    assert "maandag 14 december 2026" in approval.text  # 5 working days after Mon 7 Dec
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {approval.subject}",
+            body="VERSTUUR",
+            in_reply_to=approval.mail.message_id,
+        )
+    )
+    story.run(at(7, hour=11))
+    step3 = letter(story.new_mail(), 3)
+    assert "maandag 14 december 2026" in step3.text, "the date the owner approved"
+    story.run(at(15, hour=9))
+    (approval4,) = [m for m in story.new_mail() if m.to == [ANNA]]  # besides the digest
+    assert "Goedkeuring gevraagd: stap 4" in approval4.subject, "the day after the Termijn"
+
+
+def test_it_keeps_the_termijn_when_the_owner_sends_the_first_letter_as_a_draft(
+    make_story: Callable[..., Story],
+) -> None:
+    story = make_story(ladder={"policies": ["draft", "send", "approve", "approve", "approve"]})
+    open_case(story, body="Back-ups mislukken.\nTermijn: 5 werkdagen")
+    (draft,) = story.drafts()
+    assert "maandag 14 december 2026" in draft.text
+    story.clock.set(at(7, hour=15))
+    src = next((story.root / ".Drafts" / "cur").iterdir())
+    shutil.copy(src, story.root / ".Sent" / "cur" / "1765287000.M1P1Q1.owner:2,S")
+    story.run(at(7, hour=15))
+    story.drop(mail(sender=ANNA, subject="x", body="STATUS ESC-2026-0001"))
+    story.run(at(7, hour=16))
+    (status,) = story.new_mail()[-1:]
+    assert "maandag 14 december 2026" in status.text, "the date the draft promised"
+
+
 # -- commands and who may give them ---------------------------------------------------------------
 
 
@@ -180,6 +217,28 @@ def test_it_lets_the_owners_manager_act_and_copies_the_owner(story: Story) -> No
     (reply,) = story.new_mail()
     assert reply.to == [BERT] and reply.cc == [ANNA]
     assert "3 werkdagen" in reply.text
+
+
+def test_it_keeps_an_open_ended_pause_after_escaleer_ended_a_pauze_n(story: Story) -> None:
+    def reply(to: Sent, body: str, when: datetime) -> list[Sent]:
+        story.drop(
+            mail(
+                sender=ANNA, subject=f"Re: {to.subject}", body=body, in_reply_to=to.mail.message_id
+            )
+        )
+        story.run(when)
+        return story.new_mail()
+
+    step1 = letter(open_case(story), 1)
+    reply(step1, "PAUZE 3", at(8, hour=10))  # would resume by itself on Fri 11 Dec 09:00
+    step2 = letter(reply(step1, "ESCALEER", at(8, hour=11)), 2)
+    reply(step2, "PAUZE", at(8, hour=12))  # no end: until HERVAT
+    story.run(at(11, hour=10))
+    story.drop(mail(sender=ANNA, subject="x", body="STATUS ESC-2026-0001"))
+    story.run(at(11, hour=11))
+    (status,) = story.new_mail()
+    assert "Status: gepauzeerd" in status.text
+    assert cases(story) == [("ESC-2026-0001", "paused", 2)]
 
 
 def test_it_asks_what_was_meant_by_a_near_miss(story: Story) -> None:
@@ -515,6 +574,19 @@ def test_it_catches_up_one_step_only_after_downtime_and_drops_stale_reminders(st
     assert not any("Herinnering" in m.subject for m in out), "the old reminder is dropped"
     step2 = letter(out, 2)
     assert "maandag 8 maart 2027" in step2.text  # 15 working days from Mon 15 Feb
+
+
+def test_it_sends_a_step_that_fell_due_in_downtime_at_nine_on_the_next_working_day(
+    story: Story,
+) -> None:
+    open_case(story)  # step 1's deadline: the end of Monday 21 December
+    # mailbot comes back on Saturday 9 January at 23:30 (a night run from cron, say)
+    for moment in (at(9, 1, 2027, hour=23), at(10, 1, 2027), at(11, 1, 2027, hour=8)):
+        story.run(moment)
+        assert [m.subject for m in story.new_mail() if SM in m.to] == [], moment
+    story.run(at(11, 1, 2027, hour=9))  # Monday 09:00
+    step2 = letter(story.new_mail(), 2)
+    assert "maandag 1 februari 2027" in step2.text  # 15 working days from Mon 11 Jan
 
 
 def test_it_forwards_supplier_attachments_to_the_owner(story: Story) -> None:
