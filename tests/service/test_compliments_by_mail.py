@@ -247,10 +247,13 @@ def test_it_sends_a_norm_reminder_missed_in_downtime_at_nine_the_next_working_da
     story.drop(mail(sender=MAKER, subject="Compliment voor Anna", body="Anna Jansen was geweldig."))
     story.run(at(7))
     story.new_mail()
-    # the coordinator's norm passed on Wed 9 Dec 09:00 while mailbot was down until 20:00
-    story.run(at(9, hour=20))
-    assert story.new_mail() == [], "no reminder in the evening"
-    story.run(at(10, hour=9))
+    # the coordinator's norm passed (its reminder was due Thu 10 Dec 09:00) while mailbot
+    # was down until Saturday evening: nothing at night or at the weekend
+    story.run(at(12, hour=20))
+    assert story.new_mail() == [], "no reminder on a Saturday evening"
+    story.run(at(14, hour=8))
+    assert story.new_mail() == [], "nor before nine"
+    story.run(at(14, hour=9))
     assert "Herinnering" in only(story.new_mail(), KARIN).subject
 
 
