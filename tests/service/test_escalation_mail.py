@@ -419,12 +419,29 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     assert any(s.startswith("delivery failed") for s in timeline(story))
 
 
-def oof(original: Sent, sender: str = SM) -> bytes:
+def test_it_alerts_the_owner_of_a_bounce_that_only_its_tag_ties_to_the_case(story: Story) -> None:
+    """A bounce without the returned original is still a bounce, never the supplier's reply."""
+    out = open_case(story)
+    story.drop(
+        mail(
+            sender="MAILER-DAEMON@mx.acme.example",
+            subject=f"Onbestelbaar: {letter(out, 1).subject}",
+            body=f"<{SM}>: host said: 550 5.1.1 User unknown",
+            extra_headers="Auto-Submitted: auto-replied",
+        )
+    )
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [ANNA] and "Niet bezorgd" in alert.subject
+    assert "supplier reply recorded; owner asked for a verdict" not in timeline(story)
+
+
+def oof(original: Sent, sender: str = SM, *, threaded: bool = True) -> bytes:
     return mail(
         sender=sender,
         subject=f"Automatisch antwoord: {original.subject}",
         body="Ik ben afwezig tot 4 januari.",
-        in_reply_to=original.mail.message_id,
+        in_reply_to=original.mail.message_id if threaded else None,
         extra_headers="Auto-Submitted: auto-replied\nX-Auto-Response-Suppress: All\n"
         "X-MS-Exchange-Inbox-Rules-Loop: sm@acme.example",
     )
@@ -438,6 +455,22 @@ def test_it_passes_an_out_of_office_on_once_and_never_answers_it(story: Story) -
     (notice,) = story.new_mail()
     assert notice.to == [ANNA] and f"Afwezig: {SM}" in notice.subject
     assert "afwezig tot 4 januari" in notice.text
+
+
+def test_it_never_counts_an_out_of_office_found_by_its_tag_as_the_suppliers_reply(
+    story: Story,
+) -> None:
+    """An Exchange OOF keeps the tag but may drop In-Reply-To: still an absence notice."""
+    out = open_case(story)
+    story.drop(oof(letter(out, 1), threaded=False))
+    story.drop(oof(letter(out, 1), threaded=False))
+    story.run(at(7, hour=11))
+    (notice,) = story.new_mail()
+    assert notice.to == [ANNA] and f"Afwezig: {SM}" in notice.subject
+    assert "supplier reply recorded; owner asked for a verdict" not in timeline(story)
+    story.run(at(22, hour=9))  # step 1's deadline passed without any reply
+    later = story.new_mail()
+    assert any(SM in m.to and "Stap 2 –" in m.subject for m in later), "policy send, not held"
 
 
 # -- policies -------------------------------------------------------------------------------------
