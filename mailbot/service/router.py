@@ -103,27 +103,30 @@ def _automated(
     """Automated mail is recorded on its case and never answered (SPEC §6).
 
     The one kind that reaches the owner as a reply is a supplier's ticket system
-    (SPEC §12). A bounce or an out-of-office says nothing about the shortfall: it
-    takes the automated path (owner alerted, or told once per absence) also when
-    only its case tag found the case, and never counts as the supplier's reply.
+    (SPEC §12), asked first: ticket systems usually thread to our mail, and the
+    quoted Message-ID must not turn their update into a mere "automatic reply".
+    A bounce or an out-of-office says nothing about the shortfall: it takes the
+    automated path (owner alerted, or told once per absence) also when only its
+    case tag found the case, and never counts as the supplier's reply.
     """
     kind = result.kind.value
-    found = match_automated(session, app, mail, row.raw or b"")
-    if found is None:
-        found = match_supplier_tag(session, app, mail)
-        if found is not None and _ticket_update(result, found):
-            return escalation_mail.case_mail(session, app, row, mail, found, result)
+    tagged = match_supplier_tag(session, app, mail)
+    if tagged is not None and _ticket_update(result, mail, tagged):
+        return escalation_mail.case_mail(session, app, row, mail, tagged, result)
+    found = match_automated(session, app, mail, row.raw or b"") or tagged
     if found is not None:
         return escalation_mail.automated_mail(session, app, row, mail, result, found)
     return Disposition("triage", f"{kind} that matched no case", kind)
 
 
-def _ticket_update(result: Classification, found: Match) -> bool:
-    """What a supplier's ticket system writes about an escalation, as opposed to an
-    absence notice or a failed delivery that merely carry the tag."""
+def _ticket_update(result: Classification, mail: InboundMail, found: Match) -> bool:
+    """What a supplier's ticket system writes about an escalation, as opposed to what
+    merely carries the tag: an absence notice, a failed delivery, or a receipt (a
+    `multipart/report` says the letter was read or delivered, nothing about the case)."""
     return (
         result.kind is MailClass.AUTO_REPLY
         and not result.out_of_office
+        and mail.content_type != "multipart/report"
         and found.case.kind == "escalation"
     )
 

@@ -419,6 +419,52 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     assert any(s.startswith("delivery failed") for s in timeline(story))
 
 
+def ticket_update(original: Sent, *, threaded: bool) -> bytes:
+    return mail(
+        sender="support@acme.example",
+        subject=f"Re: {original.subject} (ticket #4711 bijgewerkt)",
+        body="Uw melding #4711 is bijgewerkt: de back-up is hersteld.",
+        in_reply_to=original.mail.message_id if threaded else None,
+        extra_headers="Auto-Submitted: auto-generated\nX-Autoreply: yes",
+    )
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "tag-only"])
+def test_it_passes_a_ticket_systems_update_on_to_the_owner_and_never_answers_it(
+    story: Story, threaded: bool
+) -> None:
+    """SPEC §12: ticket systems mark their mail automated and usually thread to ours."""
+    out = open_case(story)
+    story.drop(ticket_update(letter(out, 1), threaded=threaded))
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA] and "de back-up is hersteld" in forward.text
+    assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
+
+
+def test_it_records_a_read_receipt_with_the_tag_without_passing_it_on(story: Story) -> None:
+    """A receipt from the supplier's domain carries the tag but is no ticket update."""
+    out = open_case(story)
+    step1 = letter(out, 1)
+    receipt = EmailMessage()
+    receipt["From"] = SM
+    receipt["To"] = "leveranciers@gemeente.example"
+    receipt["Subject"] = f"Gelezen: {step1.subject}"
+    receipt["In-Reply-To"] = f"<{step1.mail.message_id}>"
+    receipt.set_content("Uw bericht is gelezen.")
+    receipt.add_attachment(
+        f"Original-Message-ID: <{step1.mail.message_id}>\nDisposition: manual-action/"
+        "MDN-sent-manually; displayed\n".encode(),
+        maintype="message",
+        subtype="disposition-notification",
+    )
+    receipt.replace_header("Content-Type", "multipart/report; report-type=disposition-notification")
+    story.drop(receipt.as_bytes())
+    story.run(at(8))
+    assert story.new_mail() == []
+    assert f"automatic reply: Gelezen: {step1.subject}" in timeline(story)
+
+
 def test_it_alerts_the_owner_of_a_bounce_that_only_its_tag_ties_to_the_case(story: Story) -> None:
     """A bounce without the returned original is still a bounce, never the supplier's reply."""
     out = open_case(story)
