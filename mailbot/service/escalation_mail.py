@@ -32,7 +32,7 @@ from mailbot.service.replies import (
     refuse_command,
     reply_to_sender,
     send_help,
-    send_status,
+    send_status_of,
     staff_language,
 )
 from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant
@@ -215,8 +215,8 @@ def run_command(
     language = staff_language(app, command)
     if command.verb is Verb.HELP:
         return send_help(session, app, row, mail, case, language)
-    if command.verb is Verb.STATUS:
-        return send_status(session, app, row, mail, case, language)
+    if command.verb is Verb.STATUS:  # `STATUS <ref>` asks about that case, not this one
+        return send_status_of(session, app, row, mail, command.case_ref or case.ref, language)
     if not may_command(app, case, sender):
         return refuse_command(session, app, row, mail, case, command, language, "not_allowed")
     if command.verb in (Verb.LINK, Verb.UNLINK):

@@ -29,7 +29,7 @@ from mailbot.service.directory import Directory
 from mailbot.service.ingest import FINISHED, Disposition, might_be_repeated
 from mailbot.service.matching import Match, match, match_automated, match_supplier_tag
 from mailbot.service.outbox import notify_admins
-from mailbot.store.tables import Case, InboundMessage
+from mailbot.store.tables import InboundMessage
 
 
 def _duplicate_of(session: Session, row: InboundMessage, mail: InboundMail) -> int | None:
@@ -159,19 +159,7 @@ def _unmatched_staff(
             return escalation_mail.refuse_unknown_sender(
                 session, app, row, mail, action="ask for a status"
             )
-        case = session.scalar(select(Case).where(Case.ref == parsed.case_ref))
-        if case is None:
-            replies.reply_to_sender(
-                session,
-                app,
-                row=row,
-                mail=mail,
-                template="unknown_case",
-                language=replies.staff_language(app, parsed),
-                context={"ref": parsed.case_ref},
-            )
-            return Disposition("processed", f"status asked for unknown {parsed.case_ref}")
-        return replies.send_status(
-            session, app, row, mail, case, replies.staff_language(app, parsed)
+        return replies.send_status_of(
+            session, app, row, mail, parsed.case_ref, replies.staff_language(app, parsed)
         )
     return None

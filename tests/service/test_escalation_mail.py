@@ -229,6 +229,31 @@ def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> No
     assert "Onbekend zaaknummer" in unknown.subject
 
 
+def test_it_answers_status_for_the_case_named_also_in_a_reply_on_another_case(
+    story: Story,
+) -> None:
+    step1 = letter(open_case(story), 1)  # ESC-2026-0001
+    story.drop(mail(sender=ANNA, subject="Escalatie globex: schoonmaak onvoldoende", body="Vies."))
+    story.run(at(7))
+    story.new_mail()
+    for ref in ("ESC-2026-0002", "ESC-2026-0099"):
+        story.drop(
+            mail(
+                sender=PIET,
+                subject=f"Re: {step1.subject}",
+                body=f"STATUS {ref}",
+                in_reply_to=step1.mail.message_id,
+            )
+        )
+        story.run(at(8))
+        (answer,) = story.new_mail()
+        assert answer.to == [PIET]
+        if ref == "ESC-2026-0002":
+            assert "[ESC-2026-0002] Stand van zaken" in answer.subject
+        else:
+            assert "Onbekend zaaknummer" in answer.subject and ref in answer.text
+
+
 def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     out = open_case(story)
     story.drop(
