@@ -496,9 +496,21 @@ def _help(lang: str, t: dict[str, str]) -> Samples:
 
 @sample("esc_link_done")
 def _link_done(lang: str, t: dict[str, str]) -> Samples:
+    """The owner's manager may decide too; then the owner gets a copy."""
     return [
-        (f"linked-{linked}", sender(OWNER, t) | {"linked": linked, "count": 1, "ref": REF})
+        (
+            f"linked-{linked}-by-{who['name']}",
+            sender(who, t)
+            | {
+                "linked": linked,
+                "count": 1,
+                "ref": REF,
+                "owner_copied": who is MANAGER,
+                "owner_name": OWNER["name"],
+            },
+        )
         for linked in (True, False)
+        for who in (OWNER, MANAGER)
     ]
 
 

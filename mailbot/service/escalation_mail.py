@@ -399,7 +399,8 @@ def _link(
     command: Command,
     language: str,
 ) -> Disposition:
-    """KOPPEL / NIET on a tentative match."""
+    """KOPPEL / NIET on a tentative match; confirmed to the sender, with a copy to the
+    owner when someone else (the owner's manager) decided (SPEC §12)."""
     data = dict(case.data)
     waiting: list[int] = list(data.get("tentative", []))
     if not waiting:
@@ -435,6 +436,8 @@ def _link(
                 f"mail #{inbound_id} is not about this case",
                 inbound_id=inbound_id,
             )
+    owner = case.owner or ""
+    cc = [owner] if owner and owner != sender else []
     reply_to_sender(
         session,
         app,
@@ -443,7 +446,14 @@ def _link(
         case=case,
         template="esc_link_done",
         language=language,
-        context={"linked": command.verb is Verb.LINK, "count": len(waiting), "ref": case.ref},
+        cc=cc,
+        context={
+            "linked": command.verb is Verb.LINK,
+            "count": len(waiting),
+            "ref": case.ref,
+            "owner_copied": bool(cc),
+            "owner_name": Directory(app.config).name_of(owner),
+        },
     )
     return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
 

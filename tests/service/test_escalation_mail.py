@@ -372,6 +372,30 @@ def test_it_asks_the_owner_to_confirm_a_tentative_match_then_links_it(story: Sto
     assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
 
 
+@pytest.mark.parametrize("word", ["KOPPEL", "NIET"])
+def test_it_copies_the_owner_when_her_manager_decides_on_a_tentative_match(
+    story: Story, word: str
+) -> None:
+    """SPEC §12: each command is confirmed to its sender, and to the owner when someone
+    else acted."""
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Update", body="Hardware besteld."))
+    story.run(at(8))
+    (question,) = story.new_mail()
+    story.drop(
+        mail(
+            sender=BERT,
+            subject=f"Re: {question.subject}",
+            body=word,
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(9))
+    (done,) = [m for m in story.new_mail() if m.to != [ADMIN]]  # NIET: a triage notice too
+    assert done.to == [BERT] and done.cc == [ANNA]
+    assert "Anna Jansen krijgt een kopie" in done.text
+
+
 def test_a_second_link_finds_nothing_waiting_and_is_refused_on_the_timeline(
     story: Story,
 ) -> None:
