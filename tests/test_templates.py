@@ -633,7 +633,12 @@ def _handover(lang: str, t: dict[str, str]) -> Samples:
         "old_owner_name": OWNER["name"],
         "new_owner_name": COLLEAGUE["name"],
     }
-    return [("handover", ctx)]
+    by_the_owner = ctx | {"actor": OWNER["email"], "copied": [OWNER["name"]]}
+    return [
+        ("handover-by-manager", ctx | {"copied": [OWNER["name"], MANAGER["name"]]}),
+        ("handover-by-owner", by_the_owner),
+        ("handover-no-copy", ctx | {"actor": "admin (command line)", "copied": []}),
+    ]
 
 
 @sample("admin_refused_sender")

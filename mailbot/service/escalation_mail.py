@@ -287,12 +287,16 @@ def handover(
 def change_owner(
     session: Session, app: App, case: Case, new_owner: str, *, actor: str, inbound_id: int | None
 ) -> None:
+    """The new owner is told; the old owner and a staff member who handed the case over
+    on the owner's behalf (the manager) get a copy, which is their confirmation (SPEC §12).
+    An admin at the command line is no mail recipient."""
+    directory = Directory(app.config)
     old_owner = case.owner or ""
     case.owner = new_owner
     for participant in case.participants:
         if participant.role == "owner":
             participant.email = new_owner
-            participant.name = Directory(app.config).name_of(new_owner)
+            participant.name = directory.name_of(new_owner)
     if not any(p.role == "owner" for p in case.participants):
         session.add(Participant(case_id=case.id, email=new_owner, role="owner"))
     now = app.clock.now()
@@ -307,14 +311,18 @@ def change_owner(
     )
     number = f"{case.ref}:handover:{inbound_id or now.isoformat()}"
     template = "handover"
+    cc = [old_owner] if old_owner and old_owner != new_owner else []
+    if directory.is_staff(actor) and actor not in (new_owner, *cc):
+        cc.append(actor)
     ctx: dict[str, Any] = {
         "ref": case.ref,
         "title": case.title,
         "old_owner": old_owner,
         "new_owner": new_owner,
         "actor": actor,
-        "old_owner_name": Directory(app.config).name_of(old_owner),
-        "new_owner_name": Directory(app.config).name_of(new_owner),
+        "old_owner_name": directory.name_of(old_owner),
+        "new_owner_name": directory.name_of(new_owner),
+        "copied": [directory.name_of(email) for email in cc],
     }
     cases.send_rendered(
         session,
@@ -323,7 +331,7 @@ def change_owner(
         template=template,
         language=app.config.mailbot.language,
         to=[new_owner],
-        cc=[old_owner] if old_owner else [],
+        cc=cc,
         dedup_key=number,
         purpose="notice",
         context=ctx,

@@ -279,6 +279,19 @@ def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     assert forward.to == [PIET]
 
 
+def test_it_confirms_a_handover_by_the_owners_manager_to_him_and_to_the_owner(
+    story: Story,
+) -> None:
+    """SPEC §12: each command is confirmed to its sender (and to the owner when someone
+    else acted)."""
+    step1 = letter(open_case(story), 1)
+    story.drop(mail(sender=BERT, subject=f"Re: {step1.subject}", body=f"OVERDRAGEN {PIET}"))
+    story.run(at(8))
+    (notice,) = story.new_mail()
+    assert notice.to == [PIET] and notice.cc == [ANNA, BERT]
+    assert "Anna Jansen en Bert Bakker krijgen een kopie" in notice.text
+
+
 def test_it_answers_help_on_an_escalation_with_the_escalation_commands(story: Story) -> None:
     out = open_case(story)
     story.drop(mail(sender=ANNA, subject=f"Re: {letter(out, 1).subject}", body="HULP"))
