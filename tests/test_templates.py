@@ -496,9 +496,21 @@ def _help(lang: str, t: dict[str, str]) -> Samples:
 
 @sample("esc_link_done")
 def _link_done(lang: str, t: dict[str, str]) -> Samples:
+    """The owner's manager may decide too; then the owner gets a copy."""
     return [
-        (f"linked-{linked}", sender(OWNER, t) | {"linked": linked, "count": 1, "ref": REF})
+        (
+            f"linked-{linked}-by-{who['name']}",
+            sender(who, t)
+            | {
+                "linked": linked,
+                "count": 1,
+                "ref": REF,
+                "owner_copied": who is MANAGER,
+                "owner_name": OWNER["name"],
+            },
+        )
         for linked in (True, False)
+        for who in (OWNER, MANAGER)
     ]
 
 
@@ -621,7 +633,12 @@ def _handover(lang: str, t: dict[str, str]) -> Samples:
         "old_owner_name": OWNER["name"],
         "new_owner_name": COLLEAGUE["name"],
     }
-    return [("handover", ctx)]
+    by_the_owner = ctx | {"actor": OWNER["email"], "copied": [OWNER["name"]]}
+    return [
+        ("handover-by-manager", ctx | {"copied": [OWNER["name"], MANAGER["name"]]}),
+        ("handover-by-owner", by_the_owner),
+        ("handover-no-copy", ctx | {"actor": "admin (command line)", "copied": []}),
+    ]
 
 
 @sample("admin_refused_sender")

@@ -32,7 +32,7 @@ from mailbot.service.replies import (
     refuse_command,
     reply_to_sender,
     send_help,
-    send_status,
+    send_status_of,
     staff_language,
 )
 from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant
@@ -215,8 +215,8 @@ def run_command(
     language = staff_language(app, command)
     if command.verb is Verb.HELP:
         return send_help(session, app, row, mail, case, language)
-    if command.verb is Verb.STATUS:
-        return send_status(session, app, row, mail, case, language)
+    if command.verb is Verb.STATUS:  # `STATUS <ref>` asks about that case, not this one
+        return send_status_of(session, app, row, mail, command.case_ref or case.ref, language)
     if not may_command(app, case, sender):
         return refuse_command(session, app, row, mail, case, command, language, "not_allowed")
     if command.verb in (Verb.LINK, Verb.UNLINK):
@@ -287,12 +287,16 @@ def handover(
 def change_owner(
     session: Session, app: App, case: Case, new_owner: str, *, actor: str, inbound_id: int | None
 ) -> None:
+    """The new owner is told; the old owner and a staff member who handed the case over
+    on the owner's behalf (the manager) get a copy, which is their confirmation (SPEC §12).
+    An admin at the command line is no mail recipient."""
+    directory = Directory(app.config)
     old_owner = case.owner or ""
     case.owner = new_owner
     for participant in case.participants:
         if participant.role == "owner":
             participant.email = new_owner
-            participant.name = Directory(app.config).name_of(new_owner)
+            participant.name = directory.name_of(new_owner)
     if not any(p.role == "owner" for p in case.participants):
         session.add(Participant(case_id=case.id, email=new_owner, role="owner"))
     now = app.clock.now()
@@ -307,14 +311,18 @@ def change_owner(
     )
     number = f"{case.ref}:handover:{inbound_id or now.isoformat()}"
     template = "handover"
+    cc = [old_owner] if old_owner and old_owner != new_owner else []
+    if directory.is_staff(actor) and actor not in (new_owner, *cc):
+        cc.append(actor)
     ctx: dict[str, Any] = {
         "ref": case.ref,
         "title": case.title,
         "old_owner": old_owner,
         "new_owner": new_owner,
         "actor": actor,
-        "old_owner_name": Directory(app.config).name_of(old_owner),
-        "new_owner_name": Directory(app.config).name_of(new_owner),
+        "old_owner_name": directory.name_of(old_owner),
+        "new_owner_name": directory.name_of(new_owner),
+        "copied": [directory.name_of(email) for email in cc],
     }
     cases.send_rendered(
         session,
@@ -323,7 +331,7 @@ def change_owner(
         template=template,
         language=app.config.mailbot.language,
         to=[new_owner],
-        cc=[old_owner] if old_owner else [],
+        cc=cc,
         dedup_key=number,
         purpose="notice",
         context=ctx,
@@ -399,7 +407,8 @@ def _link(
     command: Command,
     language: str,
 ) -> Disposition:
-    """KOPPEL / NIET on a tentative match."""
+    """KOPPEL / NIET on a tentative match; confirmed to the sender, with a copy to the
+    owner when someone else (the owner's manager) decided (SPEC §12)."""
     data = dict(case.data)
     waiting: list[int] = list(data.get("tentative", []))
     if not waiting:
@@ -435,6 +444,8 @@ def _link(
                 f"mail #{inbound_id} is not about this case",
                 inbound_id=inbound_id,
             )
+    owner = case.owner or ""
+    cc = [owner] if owner and owner != sender else []
     reply_to_sender(
         session,
         app,
@@ -443,7 +454,14 @@ def _link(
         case=case,
         template="esc_link_done",
         language=language,
-        context={"linked": command.verb is Verb.LINK, "count": len(waiting), "ref": case.ref},
+        cc=cc,
+        context={
+            "linked": command.verb is Verb.LINK,
+            "count": len(waiting),
+            "ref": case.ref,
+            "owner_copied": bool(cc),
+            "owner_name": Directory(app.config).name_of(owner),
+        },
     )
     return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
 

@@ -14,8 +14,10 @@ case's supplier (its domains and contacts) or a person named on the case. A
 stranger who copies a tag lands in `Te beoordelen`.
 
 Bounces and auto-replies come from machines, not participants: they are
-matched only through mailbot's own Message-IDs quoted in them (the original
-message a DSN returns, or In-Reply-To of an out-of-office).
+matched through mailbot's own Message-IDs quoted in them (the original
+message a DSN returns, or In-Reply-To of an out-of-office), or by a case tag
+in the subject when they come from one of that case's supplier's domains
+(ticket systems, and out-of-office replies that do not thread; SPEC §12).
 """
 
 from __future__ import annotations
@@ -165,4 +167,20 @@ def match_automated(session: Session, app: App, mail: InboundMail, raw: bytes) -
     found = _by_message_ids(session, quoted_message_ids(mail, raw))
     if len(found) == 1:
         return Match(found[0], 1)
+    return None
+
+
+def match_supplier_tag(session: Session, app: App, mail: InboundMail) -> Match | None:
+    """Automated mail from a supplier's domains whose subject tags one of that supplier's
+    cases: the domain vouches for the tag as a participant's would (SPEC §12)."""
+    supplier = Directory(app.config).supplier_of(mail.sender_email)
+    if supplier is None:
+        return None
+    found = [
+        case
+        for case in _cases_by_refs(session, subject_tags(mail.subject))
+        if case.supplier_id == supplier.id
+    ]
+    if len(found) == 1:
+        return Match(found[0], 2)
     return None

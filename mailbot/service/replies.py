@@ -87,6 +87,26 @@ def send_status(
     return Disposition("processed", f"{case.ref}: status sent", case_id=case.id)
 
 
+def send_status_of(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, ref: str, language: str
+) -> Disposition:
+    """STATUS <ref>: the case named, whatever mail or case the question came in on
+    (SPEC §12: a manager replies to the digest or to another case's mail)."""
+    case = session.scalar(select(Case).where(Case.ref == ref))
+    if case is None:
+        reply_to_sender(
+            session,
+            app,
+            row=row,
+            mail=mail,
+            template="unknown_case",
+            language=language,
+            context={"ref": ref},
+        )
+        return Disposition("processed", f"status asked for unknown {ref}")
+    return send_status(session, app, row, mail, case, language)
+
+
 def send_help(
     session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case, language: str
 ) -> Disposition:

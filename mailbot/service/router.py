@@ -3,7 +3,9 @@
 The order follows SPEC §6 and §12:
 1. classify (our own mail is done; automated mail is never answered);
 2. a second delivery of a message already handled is done;
-3. automated mail is recorded on the case whose mail it quotes, or triaged;
+3. automated mail is recorded on the case whose mail it quotes (or whose tag
+   it carries from the case's supplier's domains), or triaged; a supplier's
+   ticket system reaches the owner as a reply;
 4. matching rules 1–5 (also for the `complimenten` folder: replies to a
    compliment case may be moved there by a mail rule);
 5. unmatched staff mail: a new escalation, a STATUS question, a compliment;
@@ -16,19 +18,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.domain import authresults
-from mailbot.domain.classify import MailClass, classify
+from mailbot.domain.classify import Classification, MailClass, classify
 from mailbot.domain.commands import Command, Verb, parse_command
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import new_text
 from mailbot.domain.requests import is_opening
-from mailbot.domain.subjects import subject_tags
 from mailbot.service import compliment_mail, escalation_mail, replies
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import FINISHED, Disposition, might_be_repeated
-from mailbot.service.matching import match, match_automated
+from mailbot.service.matching import Match, match, match_automated, match_supplier_tag
 from mailbot.service.outbox import notify_admins
-from mailbot.store.tables import Case, InboundMessage
+from mailbot.store.tables import InboundMessage
 
 
 def _duplicate_of(session: Session, row: InboundMessage, mail: InboundMail) -> int | None:
@@ -61,18 +62,7 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
     sender = mail.sender_email
 
     if result.kind in (MailClass.BOUNCE, MailClass.AUTO_REPLY):
-        found = match_automated(session, app, mail, row.raw or b"")
-        if (
-            found is None
-            and directory.supplier_of(sender) is not None
-            and subject_tags(mail.subject)
-        ):
-            found = match(session, app, mail)  # a supplier's ticket system: reaches the owner
-            if found is not None and not found.tentative:
-                return escalation_mail.case_mail(session, app, row, mail, found, result)
-        if found is not None:
-            return escalation_mail.automated_mail(session, app, row, mail, result, found)
-        return Disposition("triage", f"{kind} that matched no case", kind)
+        return _automated(session, app, row, mail, result)
 
     if (directory.is_organisation(sender) or directory.is_staff(sender)) and (
         forged := authresults.check(mail, app.config.mailbot.trusted_authserv_id)
@@ -107,6 +97,40 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
     return Disposition("triage", "matched no case and is no command", kind)
 
 
+def _automated(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, result: Classification
+) -> Disposition:
+    """Automated mail is recorded on its case and never answered (SPEC §6).
+
+    The one kind that reaches the owner as a reply is a supplier's ticket system
+    (SPEC §12), asked first: ticket systems usually thread to our mail, and the
+    quoted Message-ID must not turn their update into a mere "automatic reply".
+    A bounce or an out-of-office says nothing about the shortfall: it takes the
+    automated path (owner alerted, or told once per absence) also when only its
+    case tag found the case, and never counts as the supplier's reply.
+    """
+    kind = result.kind.value
+    tagged = match_supplier_tag(session, app, mail)
+    if tagged is not None and _ticket_update(result, mail, tagged):
+        return escalation_mail.case_mail(session, app, row, mail, tagged, result)
+    found = match_automated(session, app, mail, row.raw or b"") or tagged
+    if found is not None:
+        return escalation_mail.automated_mail(session, app, row, mail, result, found)
+    return Disposition("triage", f"{kind} that matched no case", kind)
+
+
+def _ticket_update(result: Classification, mail: InboundMail, found: Match) -> bool:
+    """What a supplier's ticket system writes about an escalation, as opposed to what
+    merely carries the tag: an absence notice, a failed delivery, or a receipt (a
+    `multipart/report` says the letter was read or delivered, nothing about the case)."""
+    return (
+        result.kind is MailClass.AUTO_REPLY
+        and not result.out_of_office
+        and mail.content_type != "multipart/report"
+        and found.case.kind == "escalation"
+    )
+
+
 def _spoofed(
     session: Session, app: App, row: InboundMessage, mail: InboundMail, reason: str
 ) -> Disposition:
@@ -135,19 +159,7 @@ def _unmatched_staff(
             return escalation_mail.refuse_unknown_sender(
                 session, app, row, mail, action="ask for a status"
             )
-        case = session.scalar(select(Case).where(Case.ref == parsed.case_ref))
-        if case is None:
-            replies.reply_to_sender(
-                session,
-                app,
-                row=row,
-                mail=mail,
-                template="unknown_case",
-                language=replies.staff_language(app, parsed),
-                context={"ref": parsed.case_ref},
-            )
-            return Disposition("processed", f"status asked for unknown {parsed.case_ref}")
-        return replies.send_status(
-            session, app, row, mail, case, replies.staff_language(app, parsed)
+        return replies.send_status_of(
+            session, app, row, mail, parsed.case_ref, replies.staff_language(app, parsed)
         )
     return None

@@ -288,6 +288,31 @@ def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> No
     assert "Onbekend zaaknummer" in unknown.subject
 
 
+def test_it_answers_status_for_the_case_named_also_in_a_reply_on_another_case(
+    story: Story,
+) -> None:
+    step1 = letter(open_case(story), 1)  # ESC-2026-0001
+    story.drop(mail(sender=ANNA, subject="Escalatie globex: schoonmaak onvoldoende", body="Vies."))
+    story.run(at(7))
+    story.new_mail()
+    for ref in ("ESC-2026-0002", "ESC-2026-0099"):
+        story.drop(
+            mail(
+                sender=PIET,
+                subject=f"Re: {step1.subject}",
+                body=f"STATUS {ref}",
+                in_reply_to=step1.mail.message_id,
+            )
+        )
+        story.run(at(8))
+        (answer,) = story.new_mail()
+        assert answer.to == [PIET]
+        if ref == "ESC-2026-0002":
+            assert "[ESC-2026-0002] Stand van zaken" in answer.subject
+        else:
+            assert "Onbekend zaaknummer" in answer.subject and ref in answer.text
+
+
 def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     out = open_case(story)
     story.drop(
@@ -311,6 +336,19 @@ def test_it_hands_a_case_over_to_another_owner(story: Story) -> None:
     story.run(at(9))
     (forward,) = story.new_mail()
     assert forward.to == [PIET]
+
+
+def test_it_confirms_a_handover_by_the_owners_manager_to_him_and_to_the_owner(
+    story: Story,
+) -> None:
+    """SPEC §12: each command is confirmed to its sender (and to the owner when someone
+    else acted)."""
+    step1 = letter(open_case(story), 1)
+    story.drop(mail(sender=BERT, subject=f"Re: {step1.subject}", body=f"OVERDRAGEN {PIET}"))
+    story.run(at(8))
+    (notice,) = story.new_mail()
+    assert notice.to == [PIET] and notice.cc == [ANNA, BERT]
+    assert "Anna Jansen en Bert Bakker krijgen een kopie" in notice.text
 
 
 def test_it_answers_help_on_an_escalation_with_the_escalation_commands(story: Story) -> None:
@@ -406,6 +444,30 @@ def test_it_asks_the_owner_to_confirm_a_tentative_match_then_links_it(story: Sto
     assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
 
 
+@pytest.mark.parametrize("word", ["KOPPEL", "NIET"])
+def test_it_copies_the_owner_when_her_manager_decides_on_a_tentative_match(
+    story: Story, word: str
+) -> None:
+    """SPEC §12: each command is confirmed to its sender, and to the owner when someone
+    else acted."""
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Update", body="Hardware besteld."))
+    story.run(at(8))
+    (question,) = story.new_mail()
+    story.drop(
+        mail(
+            sender=BERT,
+            subject=f"Re: {question.subject}",
+            body=word,
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(9))
+    (done,) = [m for m in story.new_mail() if m.to != [ADMIN]]  # NIET: a triage notice too
+    assert done.to == [BERT] and done.cc == [ANNA]
+    assert "Anna Jansen krijgt een kopie" in done.text
+
+
 def test_a_second_link_finds_nothing_waiting_and_is_refused_on_the_timeline(
     story: Story,
 ) -> None:
@@ -478,12 +540,75 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     assert any(s.startswith("delivery failed") for s in timeline(story))
 
 
-def oof(original: Sent, sender: str = SM) -> bytes:
+def ticket_update(original: Sent, *, threaded: bool) -> bytes:
+    return mail(
+        sender="support@acme.example",
+        subject=f"Re: {original.subject} (ticket #4711 bijgewerkt)",
+        body="Uw melding #4711 is bijgewerkt: de back-up is hersteld.",
+        in_reply_to=original.mail.message_id if threaded else None,
+        extra_headers="Auto-Submitted: auto-generated\nX-Autoreply: yes",
+    )
+
+
+@pytest.mark.parametrize("threaded", [True, False], ids=["threaded", "tag-only"])
+def test_it_passes_a_ticket_systems_update_on_to_the_owner_and_never_answers_it(
+    story: Story, threaded: bool
+) -> None:
+    """SPEC §12: ticket systems mark their mail automated and usually thread to ours."""
+    out = open_case(story)
+    story.drop(ticket_update(letter(out, 1), threaded=threaded))
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA] and "de back-up is hersteld" in forward.text
+    assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
+
+
+def test_it_records_a_read_receipt_with_the_tag_without_passing_it_on(story: Story) -> None:
+    """A receipt from the supplier's domain carries the tag but is no ticket update."""
+    out = open_case(story)
+    step1 = letter(out, 1)
+    receipt = EmailMessage()
+    receipt["From"] = SM
+    receipt["To"] = "leveranciers@gemeente.example"
+    receipt["Subject"] = f"Gelezen: {step1.subject}"
+    receipt["In-Reply-To"] = f"<{step1.mail.message_id}>"
+    receipt.set_content("Uw bericht is gelezen.")
+    receipt.add_attachment(
+        f"Original-Message-ID: <{step1.mail.message_id}>\nDisposition: manual-action/"
+        "MDN-sent-manually; displayed\n".encode(),
+        maintype="message",
+        subtype="disposition-notification",
+    )
+    receipt.replace_header("Content-Type", "multipart/report; report-type=disposition-notification")
+    story.drop(receipt.as_bytes())
+    story.run(at(8))
+    assert story.new_mail() == []
+    assert f"automatic reply: Gelezen: {step1.subject}" in timeline(story)
+
+
+def test_it_alerts_the_owner_of_a_bounce_that_only_its_tag_ties_to_the_case(story: Story) -> None:
+    """A bounce without the returned original is still a bounce, never the supplier's reply."""
+    out = open_case(story)
+    story.drop(
+        mail(
+            sender="MAILER-DAEMON@mx.acme.example",
+            subject=f"Onbestelbaar: {letter(out, 1).subject}",
+            body=f"<{SM}>: host said: 550 5.1.1 User unknown",
+            extra_headers="Auto-Submitted: auto-replied",
+        )
+    )
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [ANNA] and "Niet bezorgd" in alert.subject
+    assert "supplier reply recorded; owner asked for a verdict" not in timeline(story)
+
+
+def oof(original: Sent, sender: str = SM, *, threaded: bool = True) -> bytes:
     return mail(
         sender=sender,
         subject=f"Automatisch antwoord: {original.subject}",
         body="Ik ben afwezig tot 4 januari.",
-        in_reply_to=original.mail.message_id,
+        in_reply_to=original.mail.message_id if threaded else None,
         extra_headers="Auto-Submitted: auto-replied\nX-Auto-Response-Suppress: All\n"
         "X-MS-Exchange-Inbox-Rules-Loop: sm@acme.example",
     )
@@ -497,6 +622,22 @@ def test_it_passes_an_out_of_office_on_once_and_never_answers_it(story: Story) -
     (notice,) = story.new_mail()
     assert notice.to == [ANNA] and f"Afwezig: {SM}" in notice.subject
     assert "afwezig tot 4 januari" in notice.text
+
+
+def test_it_never_counts_an_out_of_office_found_by_its_tag_as_the_suppliers_reply(
+    story: Story,
+) -> None:
+    """An Exchange OOF keeps the tag but may drop In-Reply-To: still an absence notice."""
+    out = open_case(story)
+    story.drop(oof(letter(out, 1), threaded=False))
+    story.drop(oof(letter(out, 1), threaded=False))
+    story.run(at(7, hour=11))
+    (notice,) = story.new_mail()
+    assert notice.to == [ANNA] and f"Afwezig: {SM}" in notice.subject
+    assert "supplier reply recorded; owner asked for a verdict" not in timeline(story)
+    story.run(at(22, hour=9))  # step 1's deadline passed without any reply
+    later = story.new_mail()
+    assert any(SM in m.to and "Stap 2 –" in m.subject for m in later), "policy send, not held"
 
 
 # -- policies -------------------------------------------------------------------------------------
