@@ -2,33 +2,35 @@
 
 Staff steer a case by replying with a command word on the first line above the
 quoted text ("AKKOORD", "PAUZE 5 werkdagen", "ONTVANGER: jan@acme.nl"). Dutch is
-canonical; the English word is always accepted too. Matching ignores case,
-accents (BEËINDIGD = BEEINDIGD), Outlook's "**bold**" markers and trailing
-punctuation.
+canonical; the English word is always accepted too.
 
-The hard part is telling a command from a sentence that merely starts with a
-command word ("Help me understand …", "Niet akkoord", "Status update: …").
-The rule, the same for every verb:
+The rule is SPEC §12's, the same for every verb: the command is the first word
+of the first non-empty line, case-insensitive, with accents folded (BEËINDIGD =
+BEEINDIGD), Outlook's "**bold**" markers and trailing punctuation ignored.
+Arguments and free text may follow on that line, with or without a separator,
+and on the next lines: "Akkoord met het verbeterplan" is AKKOORD, "Escaleer
+maar" is ESCALEER, "Opgelost sinds vanochtend" is OPGELOST. An owner who starts
+a reply with the word has decided; reading it as a note would let the ladder
+run on while the owner believes the case is closed.
 
-* The line is a command when the word is written in *strong form*: in
-  capitals (the way mailbot's own mails show them), or alone on the line, or
-  followed by a separator (``, ; : . ! - –``) after which free text may follow
-  ("AKKOORD, prima werk" is AKKOORD with argument "prima werk").
-* In *weak form* (not capitals, directly followed by more words) it is only a
-  command when the rest is exactly what the verb takes: nothing but
-  politeness ("akkoord graag"), a number of working days ("verleng 5"), a case
-  number ("status ESC-2026-0001"), an address ("overdragen aan jan@acme.nl"),
-  DOSSIER after GEGEVEN. Otherwise it is prose: "Help me understand" and
-  "Akkoord met de planning" are notes.
+What follows the word is read as the verb's argument where it takes one; an
+argument that cannot be read is a `CommandError`, so the sender hears what was
+wrong and nothing changes ("Pauze tot maandag" asks for working days,
+"Overdragen aan Piet" for an address). The guards that remain:
+
+* NIET (unlink) is also the Dutch "not", so it only counts alone on the line
+  (punctuation or politeness allowed): "Niet akkoord" and "niet mee eens" are
+  disagreement, recorded as a note, and never AKKOORD (SPEC §12). The English
+  UNLINK follows the general rule.
 * A "?" right after the word makes a question, not a decision: "Akkoord?" is a
   note. HELP and STATUS are questions anyway, so "Help?" and "Status?" count.
-* NIET (unlink) only counts alone on the line (punctuation or politeness
-  allowed): "Niet akkoord", "NIET AKKOORD", "niet mee eens" are notes.
-* STATUS only takes a case number: "Status update: …" is a note even in
-  capitals; a malformed case number ("STATUS ESC-26-1") is an error.
-* A word that is not a command but is one or two typing errors away from one
-  ("AKOORD", "ONVOLDENDE") is a `NearMiss`, so mailbot can ask what was meant;
-  only in strong form, so a sentence starting with "Linked …" stays a note.
+* STATUS reads a case number right after the word; a malformed one ("STATUS
+  ESC-26-1") is an error, other free text ("Status update: …") does not stop
+  the (read-only) status answer.
+* A first word that is not a command but is one or two typing errors away from
+  one ("AKOORD", "Akord met de planning") is a `NearMiss`, so mailbot can ask
+  what was meant; real words that merely look like a command ("Ontvangen",
+  "Niets") are not.
 """
 
 from __future__ import annotations
@@ -378,10 +380,25 @@ _RECORD_RE: Final = re.compile(r"^[\s*_]*(?:dossier|record)(?![^\W\d_])[\s*_.!]*
 # Near misses
 # --------------------------------------------------------------------------- #
 
-# Real words one or two letters away from a command, common enough in replies
-# ("Ontvangen, dank je", "Verstuurd!") that asking "did you mean …" would annoy.
+# Real words one or two letters away from a command, common enough at the start of
+# a reply ("Ontvangen, dank je", "Niets aan de hand", "Links hieronder") that asking
+# "did you mean …" would annoy.
 _NOT_A_NEAR_MISS: Final = frozenset(
-    {"ONTVANGEN", "GEGEVENS", "VERSTUURD", "GEKOPPELD", "RECEIVED", "STATUSSEN", "HELPT"}
+    {
+        "ONTVANGEN",
+        "GEGEVENS",
+        "VERSTUURD",
+        "GEKOPPELD",
+        "RECEIVED",
+        "STATUSSEN",
+        "HELPT",
+        "HELE",
+        "NIETS",
+        "OPGELET",
+        "LINKS",
+        "NONE",
+        "SENT",
+    }
 )
 
 
@@ -430,19 +447,9 @@ class _Line:
     """The command line taken apart."""
 
     word: str  # folded, upper case, single space
-    written: str  # as written (folded), to judge capitals
+    written: str  # as written (folded), to quote back in a near miss
     argument: str  # rest after the word and its separator
-    separated: bool
     question: bool
-
-    @property
-    def capitals(self) -> bool:
-        letters = [ch for ch in self.written if ch.isalpha()]
-        return len(letters) > 1 and all(ch.isupper() for ch in letters)
-
-    @property
-    def strong(self) -> bool:
-        return self.capitals or self.separated or _is_polite_or_empty(self.argument)
 
 
 def _split_line(line: str) -> _Line | None:
@@ -456,9 +463,8 @@ def _split_line(line: str) -> _Line | None:
         word = "NO CAP" if match[1].upper() == "NO" else "GEEN CAP"
     rest = head[match.end() :].lstrip(_DECORATION).strip()
     question = rest.startswith("?")
-    separated = bool(rest) and rest[0] in _SEPARATORS
     argument = rest.lstrip(_SEPARATORS + "?" + _DECORATION + " \t").rstrip(_DECORATION + " \t")
-    return _Line(word, written, argument, separated, question)
+    return _Line(word, written, argument, question)
 
 
 def parse_command(new_text: str) -> Command | NearMiss | CommandError | None:
@@ -477,7 +483,7 @@ def parse_command(new_text: str) -> Command | NearMiss | CommandError | None:
     verb = _WORDS.get(parts.word)
     if verb is None:
         suggestion = _near_miss(parts.word)
-        if suggestion is not None and parts.strong and not parts.question:
+        if suggestion is not None and not parts.question:
             return NearMiss(parts.written, suggestion)
         return None
     if parts.question and verb not in _QUERIES:
@@ -518,26 +524,35 @@ def _command(
 
 
 def _plain(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
-    """Verbs without arguments: free text is allowed after a separator or in capitals."""
-    return _command(verb, parts, body) if parts.strong else None
+    """Verbs without arguments: whatever follows the word is free text."""
+    return _command(verb, parts, body)
 
 
 def _unlink(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
-    """NIET only alone: "Niet akkoord" and "NIET AKKOORD" are disagreement, not unlink."""
-    if _is_polite_or_empty(parts.argument):
+    """NIET only alone: it is also the Dutch "not", so "Niet akkoord" and "NIET AKKOORD"
+    are disagreement (a note), not unlink. UNLINK has no such second meaning."""
+    if parts.word != verb.value or _is_polite_or_empty(parts.argument):
         return _command(verb, parts, body)
     return None
 
 
+# Where free text starts after a day count: a separator followed by a space or the end,
+# so "2.5 werkdagen" is not read as 2.
+_FREE_TEXT_RE: Final = re.compile(r"\s*(?:[,;:!.\u2013\u2014]|\s-)(?=\s|$)")
+
+
 def _days(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
+    """PAUZE [n werkdagen] / VERLENG n, free text allowed after the count and a separator
+    ("VERLENG 5 werkdagen, ze wachten op onderdelen"). Anything else in the place of
+    the count is an error, not a guess: "Pauze tot maandag" must not pause for ever."""
     required = verb is Verb.EXTEND
-    if not parts.argument and not required:
+    if _is_polite_or_empty(parts.argument) and not required:
         return _command(verb, parts, body)
     days = _parse_days(parts.argument)
+    if days is None:
+        days = _parse_days(_FREE_TEXT_RE.split(parts.argument, maxsplit=1)[0])
     if days is not None:
         return _command(verb, parts, body, days=days)
-    if not parts.strong:
-        return None
     word = verb.value
     return CommandError(
         verb,
@@ -551,18 +566,17 @@ _REF_FILLER_RE: Final = re.compile(r"^(?:van|voor|of|for|from|aan|met|to|with)\s
 
 
 def _status(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
+    """STATUS [case number] [free text]: "Status update: …" asks for this case's status."""
     argument = _REF_FILLER_RE.sub("", _strip_polite_tail(parts.argument)).strip()
-    if not argument:
-        return _command(verb, parts, body)
-    if _CASE_REF_RE.fullmatch(argument):
-        return _command(verb, parts, body, case_ref=argument.upper())
+    if match := _CASE_REF_RE.match(argument):
+        return _command(verb, parts, body, case_ref=match[0].upper())
     if _CASE_REF_ATTEMPT_RE.match(argument):
         return CommandError(
             verb,
             "Geef een zaaknummer als ESC-2026-0001 of CMP-2026-0001, of laat het weg.",
             "Give a case number such as ESC-2026-0001 or CMP-2026-0001, or leave it out.",
         )
-    return None  # "Status update: …" is prose
+    return _command(verb, parts, body)
 
 
 def _link(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
@@ -576,8 +590,6 @@ def _handover(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | Comman
     found = _emails(parts.argument)
     if len(found) == 1:
         return _command(verb, parts, body, email=found[0])
-    if not parts.strong and not found:
-        return None
     return CommandError(
         verb,
         "Geef precies één e-mailadres, bijvoorbeeld: OVERDRAGEN jan@voorbeeld.nl",
@@ -598,10 +610,7 @@ def _provider_value(verb: Verb, value: str) -> str | CommandError:
 
 def _provider(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
     if not parts.argument:
-        return _command(verb, parts, body) if parts.strong else None
-    found = _emails(parts.argument)
-    if not found and not parts.strong:
-        return None
+        return _command(verb, parts, body)
     provider = _provider_value(verb, parts.argument)
     if isinstance(provider, CommandError):
         return provider
@@ -609,8 +618,6 @@ def _provider(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | Comman
 
 
 def _receivers(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
-    if not parts.strong:
-        return None  # "Ontvanger is nog onbekend" is prose
     receivers: list[str] = []
     for raw in re.split(r"[,;]", parts.argument):
         item = raw.strip().strip(".").replace("mailto:", "").strip()
@@ -664,15 +671,11 @@ def _given(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandEr
     if not record and following and _RECORD_RE.match(following[0]):
         record = True
         rest.remove(following[0])
-    if not (record or _is_polite_or_empty(argument) or parts.strong):
-        return None
     text = _join([argument, *_until_closing(rest)])
     return _command(verb, parts, body, record=record, text=text)
 
 
 def _cap(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
-    if not parts.strong:
-        return None
     due: date | None = None
     text_lines: list[str] = [parts.argument]
     for line in body:
@@ -697,11 +700,6 @@ def _cap(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandErro
     return _command(verb, parts, body, due=due, text=text)
 
 
-def _free(verb: Verb, parts: _Line, body: Sequence[str]) -> Command | CommandError | None:
-    """VOORTGEZET [free text]: the text is the point, so only in strong form."""
-    return _command(verb, parts, body) if parts.strong else None
-
-
 _HANDLERS: Final = {
     Verb.UNLINK: _unlink,
     Verb.PAUSE: _days,
@@ -713,5 +711,4 @@ _HANDLERS: Final = {
     Verb.RECEIVER: _receivers,
     Verb.GIVEN: _given,
     Verb.CAP: _cap,
-    Verb.CONTINUED: _free,
 }

@@ -156,11 +156,76 @@ def test_it_accepts_free_text_after_a_command_in_capitals() -> None:
     assert result.argument == "de analyse ontbreekt"
 
 
-@pytest.mark.parametrize("separator", [",", ";", ":", ".", "!", " -", " \u2013", " \u2014"])
-def test_it_accepts_free_text_after_a_separator(separator: str) -> None:
+@pytest.mark.parametrize("separator", [",", ";", ":", ".", "!", " -", " \u2013", " \u2014", ""])
+def test_it_accepts_free_text_after_a_separator_or_none(separator: str) -> None:
     result = command(f"Opgelost{separator} nieuwe levering is binnen")
     assert result.verb is Verb.RESOLVED
     assert result.argument == "nieuwe levering is binnen"
+
+
+@pytest.mark.parametrize(
+    ("text", "verb", "argument"),
+    [
+        # SPEC §12: the first word is the command, case-insensitive; free text may follow
+        ("Akkoord met het verbeterplan", Verb.ACCEPT, "met het verbeterplan"),
+        ("Akkoord met het herstel, dank.", Verb.ACCEPT, "met het herstel, dank."),
+        ("Opgelost sinds vanochtend", Verb.RESOLVED, "sinds vanochtend"),
+        ("Escaleer maar", Verb.ESCALATE, "maar"),
+        ("onvoldoende analyse aangeleverd", Verb.REJECT, "analyse aangeleverd"),
+        ("Hervat de escalatie maar weer", Verb.RESUME, "de escalatie maar weer"),
+        ("Verstuur hem maar", Verb.SEND, "hem maar"),
+        ("Intrekken want het is dubbel", Verb.WITHDRAW, "want het is dubbel"),
+        ("Beëindigd per 1 maart", Verb.TERMINATED, "per 1 maart"),
+        ("Voortgezet onder nieuwe voorwaarden", Verb.CONTINUED, "onder nieuwe voorwaarden"),
+        ("Uitgevoerd zoals gepland", Verb.DONE, "zoals gepland"),
+        ("Gegeven tijdens het teamoverleg", Verb.GIVEN, "tijdens het teamoverleg"),
+        ("Geen cap nodig, het was eenmalig", Verb.NO_CAP, "nodig, het was eenmalig"),
+        ("Sluiten want niemand reageert", Verb.CLOSE, "want niemand reageert"),
+        ("Accept the plan, good work", Verb.ACCEPT, "the plan, good work"),
+        ("resolved since this morning", Verb.RESOLVED, "since this morning"),
+        ("Escalate now, nothing has improved", Verb.ESCALATE, "now, nothing has improved"),
+        ("reject the plan, it has no root cause", Verb.REJECT, "the plan, it has no root cause"),
+        ("Withdraw it, duplicate case", Verb.WITHDRAW, "it, duplicate case"),
+        ("no cap needed this time", Verb.NO_CAP, "needed this time"),
+        ("Unlink this one, wrong supplier", Verb.UNLINK, "this one, wrong supplier"),
+    ],
+)
+def test_it_reads_a_lower_case_command_word_followed_by_free_text(
+    text: str, verb: Verb, argument: str
+) -> None:
+    result = command(text + "\n\nGroet, Anna")
+    assert result.verb is verb
+    assert result.argument == argument
+
+
+def test_it_keeps_the_free_text_of_a_sentence_command() -> None:
+    result = command("Akkoord met het verbeterplan\nDe planning is haalbaar.\n\nGroet,\nAnna")
+    assert result.verb is Verb.ACCEPT
+    assert result.text == "met het verbeterplan\nDe planning is haalbaar."
+
+
+@pytest.mark.parametrize(
+    ("text", "verb"),
+    [
+        # The first word decides even where the sentence was not meant as one (SPEC §12);
+        # read-only verbs just answer, and verbs that act mostly need the case to be in
+        # the state they belong to (the service refuses and says why otherwise).
+        ("Help me understand what happened", Verb.HELP),
+        ("Status update: de leverancier heeft gebeld", Verb.STATUS),
+        ("STATUS UPDATE: leverancier belde", Verb.STATUS),
+        ("Status van de levering is onduidelijk", Verb.STATUS),
+        ("Send me the file please", Verb.SEND),
+        ("Close call, but it worked", Verb.CLOSE),
+        ("Given the circumstances I agree", Verb.GIVEN),
+        ("Link naar het rapport: https://example.com", Verb.LINK),
+        ("Ontvanger is nog onbekend", Verb.RECEIVER),
+        ("Cap is te hoog", Verb.CAP),
+    ],
+)
+def test_it_reads_the_first_word_as_the_command_whatever_follows(text: str, verb: Verb) -> None:
+    result = command(text)
+    assert result.verb is verb
+    assert result.case_ref is None
 
 
 # --------------------------------------------------------------------------- #
@@ -174,26 +239,14 @@ def test_it_accepts_free_text_after_a_separator(separator: str) -> None:
         "Niet akkoord",
         "NIET AKKOORD",
         "Niet akkoord.",
+        "niet akkoord met het verbeterplan",
+        "Niet akkoord, de analyse ontbreekt",
         "niet mee eens",
         "Niet goed genoeg",
         "Akkoord?",
         "AKKOORD?",
         "Akkoord? Ik twijfel nog",
-        "Akkoord met de planning",
-        "Help me understand what happened",
-        "Status update: de leverancier heeft gebeld",
-        "STATUS UPDATE: leverancier belde",
-        "Status van de levering is onduidelijk",
-        "Send me the file please",
-        "Close call, but it worked",
-        "Given the circumstances I agree",
-        "Link naar het rapport: https://example.com",
-        "Onvoldoende analyse aangeleverd",
-        "Ontvanger is nog onbekend",
-        "Voortgezet met de leverancier",
-        "Pauze tot maandag",
-        "Overdragen aan Piet",
-        "Cap is te hoog",
+        "Opgelost? Volgens mij niet",
         "Beste Jan,\nAKKOORD",
         "Hallo",
         "",
@@ -208,6 +261,15 @@ def test_it_treats_prose_as_a_note(text: str) -> None:
 @pytest.mark.parametrize("text", ["NIET", "Niet", "niet.", "NIET!", "Niet, bedankt", "NIET graag"])
 def test_it_unlinks_only_on_a_bare_niet(text: str) -> None:
     assert command(text).verb is Verb.UNLINK
+
+
+@pytest.mark.parametrize(
+    "text", ["Niet akkoord", "niet akkoord met het herstel", "NIET AKKOORD", "Niet, akkoord"]
+)
+def test_it_never_reads_niet_akkoord_as_akkoord(text: str) -> None:
+    """SPEC §12: "Niet akkoord" is not AKKOORD (whatever else it may be)."""
+    result = parse_command(text)
+    assert not (isinstance(result, Command) and result.verb is Verb.ACCEPT)
 
 
 def test_it_answers_questions_for_help_and_status() -> None:
@@ -254,6 +316,9 @@ def test_it_reads_commands_in_outlook_bold_plain_text() -> None:
         ("AKOORD", "AKOORD", Verb.ACCEPT),
         ("Akord", "Akord", Verb.ACCEPT),
         ("akkord, prima", "akkord", Verb.ACCEPT),
+        ("Akord met de planning", "Akord", Verb.ACCEPT),  # a typo in a sentence still asks
+        ("akoord met het verbeterplan", "akoord", Verb.ACCEPT),
+        ("Opgelsot sinds vanochtend", "Opgelsot", Verb.RESOLVED),
         ("ONVOLDENDE", "ONVOLDENDE", Verb.REJECT),
         ("ONVOLDOEDNE", "ONVOLDOEDNE", Verb.REJECT),  # swapped letters
         ("OPGELSOT", "OPGELSOT", Verb.RESOLVED),
@@ -279,8 +344,12 @@ def test_it_spots_near_misses(text: str, word: str, suggestion: Verb) -> None:
         "Gegevens volgen",
         "Verstuurd!",
         "Gekoppeld.",
-        "Linked the answer below",  # weak form: prose
-        "Akord met de planning",  # weak form: prose
+        "Linked the answer below",  # two letters from LINK: too far for a short word
+        "Niets aan de hand",  # one letter from NIET
+        "Hele fijne analyse",  # one letter from HELP
+        "Opgelet: de leverancier belt morgen",  # two letters from OPGELOST
+        "Links hieronder het rapport",
+        "None of this is new",  # one letter from DONE
         "Akord?",
         "CAT",  # too short to guess
     ],
@@ -317,11 +386,38 @@ def test_it_allows_pause_without_days() -> None:
     result = command("PAUZE")
     assert result.verb is Verb.PAUSE
     assert result.days is None
+    assert command("Pauze, graag").days is None
+    assert command("PAUZE\nDe leverancier is met vakantie.").days is None
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Verleng 5 werkdagen, ze wachten op onderdelen", 5),
+        ("pauze 3 werkdagen. De leverancier is met vakantie", 3),
+        ("Extend 10 working days - parts are on the way", 10),
+        ("VERLENG met vijf werkdagen; planning volgt", 5),
+    ],
+)
+def test_it_reads_working_days_followed_by_free_text(text: str, days: int) -> None:
+    assert command(text).days == days
 
 
 @pytest.mark.parametrize(
     "text",
-    ["VERLENG abc", "VERLENG", "EXTEND", "VERLENG 0", "VERLENG 999", "PAUZE 5 dagen", "PAUZE x"],
+    [
+        "VERLENG abc",
+        "VERLENG",
+        "EXTEND",
+        "VERLENG 0",
+        "VERLENG 999",
+        "PAUZE 5 dagen",
+        "PAUZE x",
+        "Pauze tot maandag",  # a pause without end would be a guess: ask for working days
+        "Pauze is voorbij",
+        "verleng met een week",
+        "Pauze 2.5 werkdagen",
+    ],
 )
 def test_it_reports_bad_day_counts(text: str) -> None:
     result = error(text)
@@ -337,6 +433,7 @@ def test_it_reports_bad_day_counts(text: str) -> None:
         ("status cmp-2026-0042", "CMP-2026-0042"),
         ("Status van ESC-2026-0001?", "ESC-2026-0001"),
         ("STATUS: ESC-2026-0001, graag", "ESC-2026-0001"),
+        ("status ESC-2026-0001, de leverancier belde net", "ESC-2026-0001"),
     ],
 )
 def test_it_reads_the_case_of_a_status_request(text: str, ref: str) -> None:
@@ -347,6 +444,7 @@ def test_it_reads_the_case_of_a_status_request(text: str, ref: str) -> None:
 
 def test_it_allows_status_without_a_case() -> None:
     assert command("STATUS").case_ref is None
+    assert command("Status: hoe staat het ervoor?").case_ref is None
 
 
 @pytest.mark.parametrize("text", ["STATUS ESC-26-1", "STATUS ESC-2026-12345", "status cmp 2026"])
@@ -399,8 +497,10 @@ def test_it_reports_bad_receivers(text: str) -> None:
 def test_it_reads_a_provider_command() -> None:
     assert command("GEVER: jan@acme.nl").provider == "jan@acme.nl"
     assert command("Provider jan@acme.nl").provider == "jan@acme.nl"
+    assert command("gever wordt jan@acme.nl").provider == "jan@acme.nl"
     assert command("GEVER").provider is None
     assert error("GEVER: Jan Jansen").verb is Verb.PROVIDER
+    assert error("Gever is nog niet bekend").verb is Verb.PROVIDER
 
 
 @pytest.mark.parametrize(
@@ -461,7 +561,14 @@ def test_it_reads_the_handover_address(text: str, email: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["OVERDRAGEN not-an-email", "OVERDRAGEN", "OVERDRAGEN a@b.nl c@d.nl", "HANDOVER: Piet"]
+    "text",
+    [
+        "OVERDRAGEN not-an-email",
+        "OVERDRAGEN",
+        "OVERDRAGEN a@b.nl c@d.nl",
+        "HANDOVER: Piet",
+        "Overdragen aan Piet",
+    ],
 )
 def test_it_reports_bad_handover_addresses(text: str) -> None:
     assert error(text).verb is Verb.HANDOVER
@@ -471,6 +578,14 @@ def test_it_keeps_the_text_of_continued() -> None:
     result = command("VOORTGEZET: de leverancier werkt mee\nVolgende week meer.")
     assert result.verb is Verb.CONTINUED
     assert result.text == "de leverancier werkt mee\nVolgende week meer."
+    assert command("Voortgezet met de leverancier").text == "met de leverancier"
+
+
+def test_it_reads_a_cap_and_a_record_in_lower_case() -> None:
+    cap = command("cap we geven het team een extra training\nGereed: 12-01-2027")
+    assert cap.text == "we geven het team een extra training"
+    assert cap.due == date(2027, 1, 12)
+    assert command("gegeven, gaat in het dossier\ndossier").record
 
 
 # --------------------------------------------------------------------------- #
