@@ -870,8 +870,14 @@ def cmp_sender(person: Context, t: dict[str, str]) -> Context:
 
 
 def cmp_done(t: dict[str, str], verb: str, stage: str, actor: Context, **state: Any) -> Context:
-    """`compliment_mail.run_command()`: the state after the command, and the Dutch verb."""
-    return {**cmp_sender(actor, t), **cmp_context(t, stage, **state), "verb": verb}
+    """`compliment_mail.run_command()`: the state after the command, and the Dutch verb;
+    the coordinator gets a copy when someone else acted."""
+    return {
+        **cmp_sender(actor, t),
+        **cmp_context(t, stage, **state),
+        "verb": verb,
+        "coordinator_copy": actor != COORDINATOR,
+    }
 
 
 def cmp_refused(

@@ -38,7 +38,7 @@ from mailbot.service.replies import (
     refuse_command,
     reply_to_sender,
     send_help,
-    send_status,
+    send_status_of,
     staff_language,
 )
 from mailbot.store.tables import Case, InboundMessage
@@ -157,12 +157,15 @@ def case_mail(
             inbound_id=row.id,
         )
         return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+    # a receiver's reply is their reaction, also when it opens with a word that is a
+    # command ("Help, wat een verrassing!"), unless it is one they may give here
+    commands_here = isinstance(parsed, Command) and may(app, case, sender, parsed.verb)
+    if sender in state.receivers and state.stage is Stage.GIVEN and not commands_here:
+        return _reaction(session, app, row, mail, case)
     if isinstance(parsed, NearMiss | CommandError):
         return answer_unclear_command(session, app, row, mail, case, parsed)
     if isinstance(parsed, Command):
         return run_command(session, app, row, mail, case, parsed)
-    if sender in state.receivers and state.stage is Stage.GIVEN:
-        return _reaction(session, app, row, mail, case)
     cases.record(
         session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
     )
@@ -243,7 +246,7 @@ def run_command(
     sender = mail.sender_email or ""
     language = staff_language(app, command)
     if command.verb is Verb.STATUS:
-        return send_status(session, app, row, mail, case, language)
+        return send_status_of(session, app, row, mail, command.case_ref or case.ref, language)
     if command.verb is Verb.HELP:
         return send_help(session, app, row, mail, case, language)
     if command.verb not in COORDINATOR_VERBS | PROVIDER_VERBS:
@@ -297,6 +300,9 @@ def run_command(
         decision = service.apply(session, app, case, event, actor=sender, inbound_id=row.id)
     except compliments.Refused as refused:
         return _refuse(session, app, row, mail, case, command, language, refused.reason)
+    # SPEC §12: confirmed to the sender, and to the coordinator when someone else acted
+    coordinators = service.coordinators(app)
+    cc = [] if sender in coordinators else coordinators
     reply_to_sender(
         session,
         app,
@@ -305,7 +311,12 @@ def run_command(
         case=case,
         template="cmp_command_done",
         language=language,
-        context={**service.context(app, case, decision.state), "verb": command.verb.value},
+        cc=cc,
+        context={
+            **service.context(app, case, decision.state),
+            "verb": command.verb.value,
+            "coordinator_copy": bool(cc),
+        },
     )
     return Disposition("processed", f"{case.ref}: {command.verb} by {sender}", case_id=case.id)
 

@@ -534,3 +534,44 @@ def cases_of(story: Story) -> dict[str, str]:
     finally:
         app.mailbox.close()
         app.db.close()
+
+
+def test_a_providers_command_is_confirmed_to_the_coordinator_too(story: Story) -> None:
+    """SPEC §12: each command is confirmed to its sender, and to the owner (for a compliment:
+    the coordinator) when someone else acted."""
+    notice = praise(story)
+    answer(story, KARIN, notice, f"ONTVANGER: {ANNA}")
+    story.run(at(7, hour=11))
+    out = story.new_mail()
+    assert only(out, KARIN).cc == [], "the coordinator's own command: no copy to herself"
+    ask = only([m for m in out if "Wil je" in m.subject], BERT)
+    answer(story, BERT, ask, "Gegeven, net in het teamoverleg")
+    story.run(at(7, hour=12))
+    (done,) = [m for m in story.new_mail() if BERT in m.to]
+    assert done.cc == [KARIN] and "De complimentcoördinator krijgt een kopie." in done.text
+
+
+def test_a_receiver_whose_reaction_opens_with_a_command_word_still_reacts(story: Story) -> None:
+    notice = praise(story)
+    answer(story, KARIN, notice, f"ONTVANGER: {ANNA}")
+    story.run(at(7, hour=11))
+    ask = only([m for m in story.new_mail() if "Wil je" in m.subject], BERT)
+    answer(story, BERT, ask, "GEGEVEN")
+    story.run(at(7, hour=12))
+    given = only(story.new_mail(), ANNA)
+    answer(story, ANNA, given, "Help, wat een verrassing! Dank jullie wel.")
+    story.run(at(8))
+    assert "wat een verrassing" in only(story.new_mail(), MAKER).text
+
+
+def test_status_with_a_case_number_answers_for_that_case_on_a_compliment_too(
+    story: Story,
+) -> None:
+    notice = praise(story)
+    story.drop(mail(sender=ANNA, subject="Compliment voor Piet", body="Piet de Vries was top."))
+    story.run(at(7, hour=11))
+    story.new_mail()
+    answer(story, KARIN, notice, "STATUS CMP-2026-0002")
+    story.run(at(7, hour=12))
+    status = only(story.new_mail(), KARIN)
+    assert "CMP-2026-0002" in status.subject
