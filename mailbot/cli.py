@@ -412,9 +412,9 @@ def case_handover(
     """Hand a case to another owner (both are told by mail)."""
     from sqlalchemy import select
 
+    from mailbot.daemon import flush_as_leader
     from mailbot.service.directory import Directory
     from mailbot.service.escalation_mail import change_owner
-    from mailbot.service.outbox import flush
     from mailbot.store.tables import Case
 
     config = load_config()
@@ -429,7 +429,12 @@ def case_handover(
         if case.closed_at is not None:
             fail(f"{case.ref} is closed", EXIT_ERROR)
         change_owner(session, bot, case, email, actor="admin (command line)", inbound_id=None)
-    flush(bot)
+    if flush_as_leader(bot) is None:
+        typer.echo(
+            f"{case_ref.upper()}: handed over to {email}; "
+            "the running mailbot sends the mails on its next pass"
+        )
+        return
     typer.echo(f"{case_ref.upper()}: handed over to {email}")
 
 
@@ -622,9 +627,8 @@ def digest(
     ] = False,
 ) -> None:
     """The weekly management digest: preview it, or send it now."""
-    from mailbot.daemon import make_lease
+    from mailbot.daemon import flush_as_leader
     from mailbot.service import digest as digests
-    from mailbot.service.outbox import flush
 
     if (preview is None) == (not send):
         fail("give exactly one of --preview FILE or --send", EXIT_CONFIG)
@@ -640,14 +644,10 @@ def digest(
     if not config.organisation.digest_to:
         fail("organisation.digest_to is empty: nobody to send the digest to", EXIT_CONFIG)
     key = digests.send_now(bot)
-    lease = make_lease(bot)
-    if not lease.try_acquire():
+    report = flush_as_leader(bot)
+    if report is None:
         typer.echo(f"digest queued ({key}); the running mailbot sends it on its next pass")
         return
-    try:
-        report = flush(bot)
-    finally:
-        lease.release()
     if report.errors and not (report.sent or report.drafted):
         fail(f"digest queued ({key}) but not delivered: {report.errors[0]}", EXIT_UNAVAILABLE)
     typer.echo(f"digest sent to {', '.join(config.organisation.digest_to)} ({key})")

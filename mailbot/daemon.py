@@ -43,6 +43,7 @@ from mailbot.service.deadlines import fire_due, next_due
 from mailbot.service.digest import next_digest_moment, send_due_digest
 from mailbot.service.drafts import notice_sent_drafts
 from mailbot.service.lease import LeaderBusy, Lease
+from mailbot.service.outbox import FlushReport, flush
 from mailbot.service.retention import purge_due
 from mailbot.service.router import process
 from mailbot.service.triage import send_triage_notice
@@ -160,6 +161,28 @@ def run_once(app: App) -> CycleReport:
         report.flush.drafted,
     )
     return report
+
+
+def flush_as_leader(app: App) -> FlushReport | None:
+    """Send the outbox now, for a command run next to a daemon; None when another
+    instance leads.
+
+    Only the holder of the leader lease may flush: a flush first treats rows in
+    `sending` as left over from a crash, and a running daemon's rows in
+    `sending` are mail it is delivering at that very moment; recovering them
+    would send them twice (SPEC §8). The lease is taken only if it is free now
+    (no waiting: the leader sends the mail on its next pass) and given back.
+    """
+    lease = make_lease(app)
+    if not lease.try_acquire():
+        return None
+    app.keep_lease = lease.renew_if_due
+    try:
+        with lease.heartbeat(app.stop):
+            return flush(app)
+    finally:
+        app.keep_lease = lambda: None
+        lease.release()
 
 
 @dataclass
