@@ -6,7 +6,8 @@ APScheduler: an interval job as a safety net, a one-shot job at the next due
 deadline, and a watcher thread that wakes a pass as soon as the mailbox
 reports new mail. Deadlines live in the database; a scheduler job is never
 their only record, so nothing is lost when the process is down at the moment
-a job should have run.
+a job should have run. A leading daemon holds the lease from its first pass
+until it stops, also while idle between passes.
 
 Failures of the mailbox or the database never end the daemon: the pass is
 logged and retried with exponential back-off (5 s doubling to 5 min).
@@ -316,6 +317,20 @@ class Daemon:
         if self.scheduler.running and not self.stop.is_set():
             self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
 
+    # -- the lease between passes ------------------------------------------------
+
+    def _keep_lease(self) -> None:
+        """A leader keeps its lease while idle too: passes may be minutes apart
+        (`poll_interval`) and the lease lasts `lease_seconds`; a lapsed lease would let
+        `run --once` or a command that sends act next to a running daemon (SPEC §12).
+        A wake-up every lease/6 and a renewal every lease/3 cost next to nothing. A
+        standby does not take the lease here: its passes keep trying."""
+        interval = self.lease.ttl.total_seconds() / 6
+        while not self.stop.wait(interval):
+            if self._leader and not self.lease.renew_if_due():
+                log.error("leader lease lost between passes; standing by")
+                self._leader = False
+
     # -- watching -------------------------------------------------------------
 
     def _watch(self) -> None:
@@ -351,11 +366,14 @@ class Daemon:
         self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
         watcher = threading.Thread(target=self._watch, name="mailbox-watcher", daemon=True)
         watcher.start()
+        keeper = threading.Thread(target=self._keep_lease, name="lease-keeper", daemon=True)
+        keeper.start()
         log.info("mailbot running for %s", self.app.own_address)
         self.stop.wait()
         self.scheduler.shutdown(wait=True)
+        keeper.join()
         self.app.mailbox.close()
-        self.lease.release()
+        self.lease.release()  # a clean stop hands over at once, without waiting for expiry
         if health:
             health.stop()
         log.info("mailbot stopped")

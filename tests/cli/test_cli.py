@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from mailbot.cli import app
 from mailbot.store.db import Database
+from mailbot.store.tables import Lease
 from tests.mail.contract import make_mail
 
 pytestmark = pytest.mark.database
@@ -224,6 +227,43 @@ def test_the_daemon_reacts_to_new_mail_and_stops_cleanly_on_sigterm(config: Path
         if daemon.poll() is None:
             daemon.kill()
     assert b"mailbot stopped" in (daemon.stderr.read() if daemon.stderr else b"")
+
+
+@pytest.mark.slow
+def test_run_once_exits_4_next_to_an_idle_daemon_and_runs_once_it_stopped(config: Path) -> None:
+    """The daemon passes once a minute but its lease lasts a second: it keeps the lease
+    while idle, and gives it up when it stops."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        db = Database.connect(f"sqlite:///{config.parent / 'mailbot.db'}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not leased(db):
+            time.sleep(0.2)
+        assert leased(db), "the daemon took the lease"
+        time.sleep(3)  # idle: three lease lifetimes after its first pass
+        code, out = mailbot("run", "--once", config=config)
+        assert code == 4 and "another mailbot instance" in out
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    code, out = mailbot("run", "--once", config=config)
+    assert code == 0, out
+
+
+def leased(db: Database) -> bool:
+    """Whether some instance holds an unexpired leader lease (a fresh database has none)."""
+    try:
+        with db.session() as session:
+            expiries = list(session.scalars(select(Lease.expires_at)))
+    except OperationalError:  # not migrated yet
+        return False
+    return any(e.replace(tzinfo=e.tzinfo or UTC) > datetime.now(UTC) for e in expiries)
 
 
 def test_it_purges_only_when_asked_twice(config: Path) -> None:
