@@ -86,6 +86,20 @@ def test_it_reports_every_config_problem_with_exit_2(tmp_path: Path) -> None:
     assert "ladder.reminder_befor: unknown key" in out
 
 
+def test_it_refuses_to_start_with_bad_holiday_settings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        CONFIG.format(database="sqlite:///x.db", mailbox="m").replace(
+            "lease_seconds = 1", 'lease_seconds = 1\nholidays = "XX"\nextra_closed_days = ["13-01"]'
+        )
+    )
+    for command in (["check-config"], ["run"], ["run", "--once"], ["cases"]):
+        code, out = mailbot(*command, config=bad)
+        assert code == 2, (command, out)
+        assert "mailbot.holidays: unknown country code 'XX'" in out
+        assert "mailbot.extra_closed_days: '13-01' is not a valid date" in out
+
+
 def test_it_says_where_to_find_a_config_when_there_is_none(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
