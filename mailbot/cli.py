@@ -495,6 +495,7 @@ def import_existing(
     from datetime import date
 
     from mailbot.daemon import run_once
+    from mailbot.mail.port import MailboxError
     from mailbot.service.importing import queue_existing
     from mailbot.service.lease import LeaderBusy
 
@@ -515,8 +516,14 @@ def import_existing(
     if total == 0:
         typer.echo("nothing to import: no mail was left in place at first start")
         return
-    with typer.progressbar(length=total, label="fetching", file=sys.stderr) as bar:
-        summary = queue_existing(bot, folder=folder, since=since_day, progress=bar.update)
+    try:
+        with typer.progressbar(length=total, label="fetching", file=sys.stderr) as bar:
+            summary = queue_existing(bot, folder=folder, since=since_day, progress=bar.update)
+    except MailboxError as exc:  # what was fetched is kept: running import again goes on
+        fail(
+            f"the mailbox cannot be reached: {exc}; run `mailbot import` again to go on",
+            EXIT_UNAVAILABLE,
+        )
     typer.echo(f"processing {summary.queued} message(s)…")
     try:
         report = run_once(bot)

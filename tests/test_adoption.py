@@ -200,6 +200,24 @@ def test_it_leaves_a_handovers_mail_to_the_running_daemon_and_never_sends_a_mail
     assert len(ids) == len(set(ids)), "no mail twice"
 
 
+def test_it_imports_the_rest_when_a_user_moved_one_old_message_away(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    root = tmp_path / "mailbox"
+    (root / "new").mkdir(parents=True)
+    for n in range(3):
+        (root / "new" / f"m{n}.eml").write_bytes(
+            mail(sender=f"x{n}@elders.example", subject=f"Bericht {n}", body="?")
+        )
+    assert "3 left in place" in cli(config, "run", "--once")
+    (root / ".Archief" / "cur").mkdir(parents=True)
+    moved = sorted(files(root))[0]
+    moved.rename(root / ".Archief" / "cur" / moved.name)  # a user files one away
+    out = cli(config, "import")
+    assert "imported 2 of 3" in out and "1 gone" in out
+    assert files(root) == []
+    assert len(files(root / ".Archief")) == 1, "the moved message was left where the user put it"
+
+
 def test_it_keeps_mail_to_outsiders_as_drafts_in_pilot_mode_and_tells_the_owner(
     tmp_path: Path,
 ) -> None:
