@@ -236,21 +236,30 @@ class Daemon:
                     report = run_cycle(app, process, cycle_steps())
             finally:
                 app.keep_lease = lambda: None
-        except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
-            self._last_error = exc
-            self._errors["pass"] += 1
-            self._backoff.failures += 1
-            delay = self._backoff.delay()
-            log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
-            return delay
         except Exception as exc:
-            self._last_error = exc
-            self._errors["pass"] += 1
-            self._backoff.failures += 1
-            delay = self._backoff.delay()
-            log.exception("unexpected error in a pass; retrying in %.0f s", delay)
-            return delay
+            return self._failed(exc)
         self._record(report)
+        try:
+            return self._next_wake(report)
+        except Exception as exc:  # the database failed right after the pass: retry soon
+            return self._failed(exc)
+
+    def _failed(self, exc: Exception) -> float:
+        """Count a failed pass; seconds until the next try (back-off)."""
+        self._last_error = exc
+        self._errors["pass"] += 1
+        self._backoff.failures += 1
+        delay = self._backoff.delay()
+        if isinstance(exc, MailboxError | DatabaseUnavailable | OperationalError):
+            log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
+        else:
+            log.exception("unexpected error in a pass; retrying in %.0f s", delay)
+        return delay
+
+    def _next_wake(self, report: CycleReport) -> float:
+        """Seconds until the next pass after one that worked: the poll interval, or
+        earlier for the next deadline or digest (asks the database)."""
+        app = self.app
         delay = app.config.mailbot.poll_interval
         if report.ingest.errors or report.flush.errors:
             delay = min(delay, self._backoff.start * 6)
@@ -294,14 +303,18 @@ class Daemon:
         )
 
     def _run_passes(self) -> None:
-        """The scheduled job: repeat while mail arrived during the pass."""
+        """The scheduled job: repeat while mail arrived during the pass. The next one
+        is always scheduled: without it a quiet mailbox would never wake the daemon
+        again for deadlines and digests."""
         delay = self.app.config.mailbot.poll_interval
-        while not self.stop.is_set():
-            self._wake.clear()
-            delay = self._pass()
-            if not self._wake.is_set() or self._backoff.failures:
-                break
-        self._schedule_next(delay)
+        try:
+            while not self.stop.is_set():
+                self._wake.clear()
+                delay = self._pass()
+                if not self._wake.is_set() or self._backoff.failures:
+                    break
+        finally:
+            self._schedule_next(delay)
 
     def _schedule_next(self, delay: float) -> None:
         if self.stop.is_set():
