@@ -455,24 +455,25 @@ def purge(
 
     config = load_config()
     days = older_than or config.mailbot.retention_days
-    if days is None:
-        fail(
-            "give --older-than DAYS (no retention_days in the config: purging is off)", EXIT_CONFIG
-        )
-    if days < 30:
-        fail("--older-than must be at least 30 days", EXIT_CONFIG)
     compliment_days = config.mailbot.compliment_retention_days
-    if not yes:
-        typer.echo(
-            f"would purge cases closed more than {days} days ago"
-            + (f" (compliments: {compliment_days})" if compliment_days else "")
-            + "; run again with --yes to do it"
+    if days is None and compliment_days is None:
+        fail(
+            "give --older-than DAYS (no retention_days or compliment_retention_days in the "
+            "config: purging is off)",
+            EXIT_CONFIG,
         )
+    if days is not None and days < 30:
+        fail("--older-than must be at least 30 days", EXIT_CONFIG)
+    if not yes:
+        what = [f"cases closed more than {days} days ago"] if days else []
+        if compliment_days:
+            what.append(f"compliments closed more than {compliment_days} days ago")
+        typer.echo(f"would purge {' and '.join(what)}; run again with --yes to do it")
         return
     bot = _open_app(config)
     report = run_purge(
         bot,
-        older_than=timedelta(days=days),
+        older_than=timedelta(days=days) if days else None,
         compliments_older_than=timedelta(days=compliment_days) if compliment_days else None,
     )
     typer.echo(

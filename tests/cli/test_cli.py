@@ -289,6 +289,18 @@ def test_it_purges_only_when_asked_twice(config: Path) -> None:
     assert code == 0 and "purged 0 case(s)" in out
 
 
+def test_it_purges_compliments_on_their_own_retention(config: Path) -> None:
+    config.write_text(
+        config.read_text().replace(
+            "lease_seconds = 1", "lease_seconds = 1\ncompliment_retention_days = 730"
+        )
+    )
+    code, out = mailbot("purge", config=config)
+    assert code == 0 and "would purge compliments closed more than 730 days ago" in out
+    code, out = mailbot("purge", "--yes", config=config)
+    assert code == 0 and "purged 0 case(s)" in out
+
+
 def test_it_probes_the_mailbox_when_checking_the_config(config: Path) -> None:
     code, out = mailbot("check-config", config=config)
     assert code == 0 and "mailbox check:" in out and "opened maildir mailbox" in out
