@@ -412,9 +412,9 @@ def case_handover(
     """Hand a case to another owner (both are told by mail)."""
     from sqlalchemy import select
 
+    from mailbot.daemon import flush_as_leader
     from mailbot.service.directory import Directory
     from mailbot.service.escalation_mail import change_owner
-    from mailbot.service.outbox import flush
     from mailbot.store.tables import Case
 
     config = load_config()
@@ -429,7 +429,12 @@ def case_handover(
         if case.closed_at is not None:
             fail(f"{case.ref} is closed", EXIT_ERROR)
         change_owner(session, bot, case, email, actor="admin (command line)", inbound_id=None)
-    flush(bot)
+    if flush_as_leader(bot) is None:
+        typer.echo(
+            f"{case_ref.upper()}: handed over to {email}; "
+            "the running mailbot sends the mails on its next pass"
+        )
+        return
     typer.echo(f"{case_ref.upper()}: handed over to {email}")
 
 
@@ -450,24 +455,25 @@ def purge(
 
     config = load_config()
     days = older_than or config.mailbot.retention_days
-    if days is None:
-        fail(
-            "give --older-than DAYS (no retention_days in the config: purging is off)", EXIT_CONFIG
-        )
-    if days < 30:
-        fail("--older-than must be at least 30 days", EXIT_CONFIG)
     compliment_days = config.mailbot.compliment_retention_days
-    if not yes:
-        typer.echo(
-            f"would purge cases closed more than {days} days ago"
-            + (f" (compliments: {compliment_days})" if compliment_days else "")
-            + "; run again with --yes to do it"
+    if days is None and compliment_days is None:
+        fail(
+            "give --older-than DAYS (no retention_days or compliment_retention_days in the "
+            "config: purging is off)",
+            EXIT_CONFIG,
         )
+    if days is not None and days < 30:
+        fail("--older-than must be at least 30 days", EXIT_CONFIG)
+    if not yes:
+        what = [f"cases closed more than {days} days ago"] if days else []
+        if compliment_days:
+            what.append(f"compliments closed more than {compliment_days} days ago")
+        typer.echo(f"would purge {' and '.join(what)}; run again with --yes to do it")
         return
     bot = _open_app(config)
     report = run_purge(
         bot,
-        older_than=timedelta(days=days),
+        older_than=timedelta(days=days) if days else None,
         compliments_older_than=timedelta(days=compliment_days) if compliment_days else None,
     )
     typer.echo(
@@ -490,6 +496,7 @@ def import_existing(
     from datetime import date
 
     from mailbot.daemon import run_once
+    from mailbot.mail.port import MailboxError
     from mailbot.service.importing import queue_existing
     from mailbot.service.lease import LeaderBusy
 
@@ -510,8 +517,14 @@ def import_existing(
     if total == 0:
         typer.echo("nothing to import: no mail was left in place at first start")
         return
-    with typer.progressbar(length=total, label="fetching", file=sys.stderr) as bar:
-        summary = queue_existing(bot, folder=folder, since=since_day, progress=bar.update)
+    try:
+        with typer.progressbar(length=total, label="fetching", file=sys.stderr) as bar:
+            summary = queue_existing(bot, folder=folder, since=since_day, progress=bar.update)
+    except MailboxError as exc:  # what was fetched is kept: running import again goes on
+        fail(
+            f"the mailbox cannot be reached: {exc}; run `mailbot import` again to go on",
+            EXIT_UNAVAILABLE,
+        )
     typer.echo(f"processing {summary.queued} message(s)…")
     try:
         report = run_once(bot)
@@ -622,9 +635,8 @@ def digest(
     ] = False,
 ) -> None:
     """The weekly management digest: preview it, or send it now."""
-    from mailbot.daemon import make_lease
+    from mailbot.daemon import flush_as_leader
     from mailbot.service import digest as digests
-    from mailbot.service.outbox import flush
 
     if (preview is None) == (not send):
         fail("give exactly one of --preview FILE or --send", EXIT_CONFIG)
@@ -640,14 +652,10 @@ def digest(
     if not config.organisation.digest_to:
         fail("organisation.digest_to is empty: nobody to send the digest to", EXIT_CONFIG)
     key = digests.send_now(bot)
-    lease = make_lease(bot)
-    if not lease.try_acquire():
+    report = flush_as_leader(bot)
+    if report is None:
         typer.echo(f"digest queued ({key}); the running mailbot sends it on its next pass")
         return
-    try:
-        report = flush(bot)
-    finally:
-        lease.release()
     if report.errors and not (report.sent or report.drafted):
         fail(f"digest queued ({key}) but not delivered: {report.errors[0]}", EXIT_UNAVAILABLE)
     typer.echo(f"digest sent to {', '.join(config.organisation.digest_to)} ({key})")

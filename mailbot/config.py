@@ -29,6 +29,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -135,6 +136,27 @@ class MailbotSection(_Section):
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
 
+    @field_validator("holidays")
+    @classmethod
+    def _known_country(cls, value: str) -> str:
+        _check_calendar("holidays", country=value)
+        return value
+
+    @field_validator("extra_closed_days")
+    @classmethod
+    def _closed_days(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        _check_calendar("extra_closed_days", extra_closed_days=value)
+        return value
+
+    @field_validator("working_holidays")
+    @classmethod
+    def _waived_holidays(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if "holidays" in info.data:  # otherwise the country is wrong, and reported as such
+            _check_calendar(
+                "working_holidays", country=info.data["holidays"], working_holidays=value
+            )
+        return value
+
     @field_validator("digest_day")
     @classmethod
     def _weekday(cls, value: str) -> str:
@@ -157,6 +179,26 @@ class MailbotSection(_Section):
         if not value.startswith(("sqlite:", "postgresql")):
             raise ValueError("must start with sqlite:/// or postgresql+psycopg://")
         return value
+
+
+def _check_calendar(key: str, **settings: Any) -> None:
+    """Build the working-day calendar from one setting, so that a wrong country, date or
+    holiday name is a config error naming its key (SPEC §9) rather than a crash at start.
+    A list is checked entry by entry first, so that every bad entry is named at once."""
+    from mailbot.domain.calendar import CalendarError, WorkingCalendar  # loads `holidays`
+
+    value = settings.get(key)
+    entries = [{**settings, key: (entry,)} for entry in value] if isinstance(value, tuple) else []
+    problems: list[str] = []
+    for attempt in [*entries, settings]:  # the whole list last: "closes every day of the year"
+        try:
+            WorkingCalendar(**attempt)
+        except CalendarError as exc:
+            problem = str(exc).removeprefix(f"{key}: ")
+            if problem not in problems:
+                problems.append(problem)
+    if problems:
+        raise ValueError("\n".join(problems))
 
 
 class FoldersSection(_Section):

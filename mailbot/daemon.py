@@ -6,7 +6,8 @@ APScheduler: an interval job as a safety net, a one-shot job at the next due
 deadline, and a watcher thread that wakes a pass as soon as the mailbox
 reports new mail. Deadlines live in the database; a scheduler job is never
 their only record, so nothing is lost when the process is down at the moment
-a job should have run.
+a job should have run. A leading daemon holds the lease from its first pass
+until it stops, also while idle between passes.
 
 Failures of the mailbox or the database never end the daemon: the pass is
 logged and retried with exponential back-off (5 s doubling to 5 min).
@@ -43,6 +44,7 @@ from mailbot.service.deadlines import fire_due, next_due
 from mailbot.service.digest import next_digest_moment, send_due_digest
 from mailbot.service.drafts import notice_sent_drafts
 from mailbot.service.lease import LeaderBusy, Lease
+from mailbot.service.outbox import FlushReport, flush
 from mailbot.service.retention import purge_due
 from mailbot.service.router import process
 from mailbot.service.triage import send_triage_notice
@@ -162,6 +164,28 @@ def run_once(app: App) -> CycleReport:
     return report
 
 
+def flush_as_leader(app: App) -> FlushReport | None:
+    """Send the outbox now, for a command run next to a daemon; None when another
+    instance leads.
+
+    Only the holder of the leader lease may flush: a flush first treats rows in
+    `sending` as left over from a crash, and a running daemon's rows in
+    `sending` are mail it is delivering at that very moment; recovering them
+    would send them twice (SPEC §8). The lease is taken only if it is free now
+    (no waiting: the leader sends the mail on its next pass) and given back.
+    """
+    lease = make_lease(app)
+    if not lease.try_acquire():
+        return None
+    app.keep_lease = lease.renew_if_due
+    try:
+        with lease.heartbeat(app.stop):
+            return flush(app)
+    finally:
+        app.keep_lease = lambda: None
+        lease.release()
+
+
 @dataclass
 class _Backoff:
     start: float = BACKOFF_START
@@ -212,21 +236,30 @@ class Daemon:
                     report = run_cycle(app, process, cycle_steps())
             finally:
                 app.keep_lease = lambda: None
-        except (MailboxError, DatabaseUnavailable, OperationalError) as exc:
-            self._last_error = exc
-            self._errors["pass"] += 1
-            self._backoff.failures += 1
-            delay = self._backoff.delay()
-            log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
-            return delay
         except Exception as exc:
-            self._last_error = exc
-            self._errors["pass"] += 1
-            self._backoff.failures += 1
-            delay = self._backoff.delay()
-            log.exception("unexpected error in a pass; retrying in %.0f s", delay)
-            return delay
+            return self._failed(exc)
         self._record(report)
+        try:
+            return self._next_wake(report)
+        except Exception as exc:  # the database failed right after the pass: retry soon
+            return self._failed(exc)
+
+    def _failed(self, exc: Exception) -> float:
+        """Count a failed pass; seconds until the next try (back-off)."""
+        self._last_error = exc
+        self._errors["pass"] += 1
+        self._backoff.failures += 1
+        delay = self._backoff.delay()
+        if isinstance(exc, MailboxError | DatabaseUnavailable | OperationalError):
+            log.warning("pass failed (%s); retrying in %.0f s", exc, delay)
+        else:
+            log.exception("unexpected error in a pass; retrying in %.0f s", delay)
+        return delay
+
+    def _next_wake(self, report: CycleReport) -> float:
+        """Seconds until the next pass after one that worked: the poll interval, or
+        earlier for the next deadline or digest (asks the database)."""
+        app = self.app
         delay = app.config.mailbot.poll_interval
         if report.ingest.errors or report.flush.errors:
             delay = min(delay, self._backoff.start * 6)
@@ -271,14 +304,18 @@ class Daemon:
         )
 
     def _run_passes(self) -> None:
-        """The scheduled job: repeat while mail arrived during the pass."""
+        """The scheduled job: repeat while mail arrived during the pass. The next one
+        is always scheduled: without it a quiet mailbox would never wake the daemon
+        again for deadlines and digests."""
         delay = self.app.config.mailbot.poll_interval
-        while not self.stop.is_set():
-            self._wake.clear()
-            delay = self._pass()
-            if not self._wake.is_set() or self._backoff.failures:
-                break
-        self._schedule_next(delay)
+        try:
+            while not self.stop.is_set():
+                self._wake.clear()
+                delay = self._pass()
+                if not self._wake.is_set() or self._backoff.failures:
+                    break
+        finally:
+            self._schedule_next(delay)
 
     def _schedule_next(self, delay: float) -> None:
         if self.stop.is_set():
@@ -293,6 +330,20 @@ class Daemon:
         self._wake.set()
         if self.scheduler.running and not self.stop.is_set():
             self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
+
+    # -- the lease between passes ------------------------------------------------
+
+    def _keep_lease(self) -> None:
+        """A leader keeps its lease while idle too: passes may be minutes apart
+        (`poll_interval`) and the lease lasts `lease_seconds`; a lapsed lease would let
+        `run --once` or a command that sends act next to a running daemon (SPEC §12).
+        A wake-up every lease/6 and a renewal every lease/3 cost next to nothing. A
+        standby does not take the lease here: its passes keep trying."""
+        interval = self.lease.ttl.total_seconds() / 6
+        while not self.stop.wait(interval):
+            if self._leader and not self.lease.renew_if_due():
+                log.error("leader lease lost between passes; standing by")
+                self._leader = False
 
     # -- watching -------------------------------------------------------------
 
@@ -329,11 +380,14 @@ class Daemon:
         self.scheduler.add_job(self._run_passes, id="pass", replace_existing=True)
         watcher = threading.Thread(target=self._watch, name="mailbox-watcher", daemon=True)
         watcher.start()
+        keeper = threading.Thread(target=self._keep_lease, name="lease-keeper", daemon=True)
+        keeper.start()
         log.info("mailbot running for %s", self.app.own_address)
         self.stop.wait()
         self.scheduler.shutdown(wait=True)
+        keeper.join()
         self.app.mailbox.close()
-        self.lease.release()
+        self.lease.release()  # a clean stop hands over at once, without waiting for expiry
         if health:
             health.stop()
         log.info("mailbot stopped")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from mailbot.cli import app
+from mailbot.config import load
+from mailbot.daemon import build_app
 from mailbot.mail.parse import parse
+from mailbot.service.outbox import notify_admins
+from mailbot.store.tables import OutboundMessage
 from tests.corpora import corpus_messages
 from tests.scenario import mail
 
@@ -138,6 +143,79 @@ def test_it_imports_only_mail_since_a_date(tmp_path: Path) -> None:
     out = cli(config, "import", "--since", "2025-01-01")
     assert "imported 2 of 3" in out and "1 older than --since left in place" in out
     assert [parse(p.read_bytes()).subject for p in files(root)] == ["Bericht 2024"]
+
+
+def test_it_leaves_a_handovers_mail_to_the_running_daemon_and_never_sends_a_mail_twice(
+    tmp_path: Path,
+) -> None:
+    """A daemon leads and is delivering a notice right now (claimed, not yet in Sent):
+    a hand-over on the command line must neither send that notice again nor send
+    anything itself; the leader sends the hand-over mails on its next pass."""
+    config = setup(tmp_path)
+    cli(config, "run", "--once")
+    root = tmp_path / "mailbox"
+    (root / "new" / "open.eml").write_bytes(
+        mail(sender="a.jansen@gemeente.example", subject="Escalatie acme: storing", body="Plat.")
+    )
+    cli(config, "run", "--once")
+    spooled = len(files(root / ".Uitgaand"))
+    bot = build_app(load(config))
+    assert bot.db.try_lease(
+        "mailbox:leveranciers@gemeente.example", "daemon-host:1:x", None, timedelta(minutes=5)
+    )
+    with bot.db.session() as session:
+        notify_admins(
+            session,
+            bot,
+            dedup_key="in-flight",
+            template="cap_hit",
+            recipient="x@elders.example",
+            window="hour",
+            limit=20,
+            subject="Vraag",
+        )
+        session.execute(
+            update(OutboundMessage)
+            .where(OutboundMessage.dedup_key == "in-flight")
+            .values(status="sending", attempts=1)
+        )
+
+    out = cli(config, "case", "handover", "ESC-2026-0001", "b.bakker@gemeente.example")
+    assert "handed over to b.bakker@gemeente.example" in out
+    assert "the running mailbot sends the mails on its next pass" in out
+    assert len(files(root / ".Uitgaand")) == spooled, "the command line sent nothing"
+    with bot.db.session() as session:
+        in_flight = session.scalar(
+            select(OutboundMessage.status).where(OutboundMessage.dedup_key == "in-flight")
+        )
+    assert in_flight == "sending", "the daemon's delivery in progress was left alone"
+
+    bot.db.release_lease("mailbox:leveranciers@gemeente.example", "daemon-host:1:x")
+    cli(config, "run", "--once")  # the leader's next pass
+    told = [parse(p.read_bytes()) for p in files(root / ".Uitgaand")]
+    assert any(
+        m.to[0].email == "b.bakker@gemeente.example" and "Overgedragen" in m.subject for m in told
+    )
+    ids = [m.message_id for m in told]
+    assert len(ids) == len(set(ids)), "no mail twice"
+
+
+def test_it_imports_the_rest_when_a_user_moved_one_old_message_away(tmp_path: Path) -> None:
+    config = setup(tmp_path)
+    root = tmp_path / "mailbox"
+    (root / "new").mkdir(parents=True)
+    for n in range(3):
+        (root / "new" / f"m{n}.eml").write_bytes(
+            mail(sender=f"x{n}@elders.example", subject=f"Bericht {n}", body="?")
+        )
+    assert "3 left in place" in cli(config, "run", "--once")
+    (root / ".Archief" / "cur").mkdir(parents=True)
+    moved = sorted(files(root))[0]
+    moved.rename(root / ".Archief" / "cur" / moved.name)  # a user files one away
+    out = cli(config, "import")
+    assert "imported 2 of 3" in out and "1 gone" in out
+    assert files(root) == []
+    assert len(files(root / ".Archief")) == 1, "the moved message was left where the user put it"
 
 
 def test_it_keeps_mail_to_outsiders_as_drafts_in_pilot_mode_and_tells_the_owner(

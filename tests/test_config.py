@@ -74,6 +74,37 @@ def test_it_names_missing_sections_and_cross_checks(tmp_path: Path) -> None:
     assert "suppliers[1].domains: gemeente.example is one of organisation.domains" in found
 
 
+def test_it_names_bad_holiday_settings_at_load(tmp_path: Path) -> None:
+    """The working-day calendar's settings are checked when the config is read, not when
+    the daemon builds its calendar (it used to crash there, after check-config said ok)."""
+    found = problems(merge(BASE_CONFIG, {"mailbot": {"holidays": "XX"}}), tmp_path)
+    assert found == [
+        "mailbot.holidays: unknown country code 'XX' for public holidays "
+        '(use an ISO 3166 code the holidays package knows, or "" for none)'
+    ]
+    settings = {
+        "extra_closed_days": ["2026-13-45", "05-05", "banana"],
+        "working_holidays": ["Good Friday", "Sinterklaas"],
+    }
+    found = problems(merge(BASE_CONFIG, {"mailbot": settings}), tmp_path)
+    assert found == [
+        "mailbot.extra_closed_days: '2026-13-45' is not a valid date",
+        "mailbot.extra_closed_days: 'banana' is not of the form YYYY-MM-DD or MM-DD",
+        "mailbot.working_holidays: 'Sinterklaas' is not a holiday name the holidays package "
+        "uses for NL (in English or the country's own language)",
+    ]
+    found = problems(
+        merge(BASE_CONFIG, {"mailbot": {"holidays": "", "working_holidays": ["Good Friday"]}}),
+        tmp_path,
+    )
+    assert found == [
+        "mailbot.working_holidays: 'Good Friday' names a holiday, "
+        "but no country (so no holidays) is configured"
+    ]
+    good = {"holidays": "NL", "extra_closed_days": ["05-05", "12-24..12-31"]}
+    assert from_dict(merge(BASE_CONFIG, {"mailbot": good}), base_dir=tmp_path)
+
+
 def test_it_asks_for_the_backend_section_that_is_chosen(tmp_path: Path) -> None:
     found = problems(merge(BASE_CONFIG, {"mailbox": {"backend": "imap"}}), tmp_path)
     assert found == ['mailbox: backend = "imap" needs a [mailbox.imap] section']

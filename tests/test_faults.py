@@ -114,6 +114,29 @@ def test_it_rides_out_a_database_outage(app: App, monkeypatch: pytest.MonkeyPatc
         assert eventually(lambda: triaged(app) == 1)
 
 
+def test_it_keeps_waking_up_after_the_database_failed_right_after_a_pass(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet mailbox: only the schedule wakes the daemon for deadlines and digests.
+    Asking the database when the next deadline falls fails once, after a pass that
+    worked; the passes must go on (they used to stop for good)."""
+    from mailbot import daemon as daemon_module
+
+    asked: list[int] = []
+    real_next_due = daemon_module.next_due
+
+    def next_due(app: App) -> Any:
+        asked.append(1)
+        if len(asked) == 1:
+            raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+        return real_next_due(app)
+
+    monkeypatch.setattr(daemon_module, "next_due", next_due)
+    with running(app) as daemon:
+        assert eventually(lambda: len(asked) >= 3), "passes go on, after a back-off"
+        assert eventually(lambda: daemon.pass_state().failures == 0)
+
+
 def test_it_waits_while_the_disk_is_full_and_loses_nothing(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -199,13 +199,15 @@ class MaildirMailbox:
         return plain if plain.exists() else None
 
     def fetch(self, folder: str, key: str) -> bytes:
+        # gone (moved away by someone) is permanent, as in the other backends: asking
+        # again cannot bring it back; an unreadable file may be a passing problem
         path = self._locate(folder, key)
         if path is None:
-            raise MailboxError(f"message {key} is no longer in {folder!r}")
+            raise MailboxError(f"message {key} is no longer in {folder!r}", permanent=True)
         try:
             return path.read_bytes()
         except FileNotFoundError as exc:
-            raise MailboxError(f"message {key} is no longer in {folder!r}") from exc
+            raise MailboxError(f"message {key} is no longer in {folder!r}", permanent=True) from exc
         except OSError as exc:
             raise MailboxError(f"cannot read message {key}: {exc}") from exc
 

@@ -8,6 +8,7 @@ Rules every implementation keeps (the shared contract tests check them):
 - `scan()` never marks mail read or moves it between folders;
 - a key is stable for as long as the message stays in its folder, and unique
   within the mailbox; moving a message that is already gone is not an error;
+  fetching it is a permanent `MailboxError` (an outage is a temporary one);
 - listing may be incremental: the core persists the `checkpoint` of a listing
   after it has stored every key in it, and passes it back next time. A backend
   may then report only what arrived since (IMAP UIDs, EWS sync state, Graph

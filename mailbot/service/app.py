@@ -27,7 +27,7 @@ class App:
     # Set by SIGTERM or a lost leader lease: passes stop after the current message.
     stop: threading.Event = field(default_factory=threading.Event)
     # Renews the leader lease when due; set for the duration of a pass.
-    keep_lease: Callable[[], None] = field(default=lambda: None)
+    keep_lease: Callable[[], object] = field(default=lambda: None)
 
     def still_working(self) -> bool:
         """Between two units of work: keep the lease, and say whether to go on."""

@@ -38,7 +38,12 @@ def queue_existing(
     since: date | None = None,
     progress: Callable[[int], None] = lambda n: None,
 ) -> ImportSummary:
-    """Turn pre-existing rows into stored mail; the next pass processes them."""
+    """Turn pre-existing rows into stored mail; the next pass processes them.
+
+    A message someone moved away meanwhile is counted as gone and the import goes
+    on; a mailbox that cannot be reached stops it (MailboxError), keeping what was
+    fetched so far, so that running it again carries on.
+    """
     summary = ImportSummary()
     with app.db.session() as session:
         query = select(InboundMessage.id).where(InboundMessage.status == PREEXISTING)

@@ -1,11 +1,14 @@
 """The leader lease: one instance per mailbox ingests and sends.
 
 A lease row with an expiry, taken and renewed by conditional UPDATE (see
-`Database.try_lease`). While a pass runs it is renewed once a third of its
-lifetime has passed, by the pass itself between batches and by a heartbeat
-thread during long single operations. When it was refused or ran out, the
-`stop` event is set and the pass ends after the message it is working on, so
-two instances never work at once for longer than that one message. A renewal
+`Database.try_lease`). It is renewed once a third of its lifetime has passed:
+while a pass runs by the pass itself between batches and by a heartbeat
+thread during long single operations, and between passes by the daemon's
+lease keeper (a leader keeps its lease while idle, so that `run --once` and
+commands that send can tell that a daemon is running). When it was refused or
+ran out, the `stop` event is set and the pass ends after the message it is
+working on, so two instances never work at once for longer than that one
+message. A renewal
 that fails because the database is busy is not a loss while the lease holds.
 
 Lease times are wall-clock time, never the app's clock: the demo and the tests
@@ -67,14 +70,16 @@ class Lease:
         except Exception as exc:  # the database may be why we stop
             log.warning("could not release the leader lease: %s", exc)
 
-    def renew_if_due(self) -> None:
-        """Renew when a third of the lifetime has passed; called between batches by the
-        working thread itself (on SQLite it holds the write lock most of the time, so a
-        separate thread alone could not get a word in) and by the heartbeat."""
+    def renew_if_due(self) -> bool:
+        """Renew when a third of the lifetime has passed; False when the lease is lost.
+
+        Called between batches by the working thread itself (on SQLite it holds the
+        write lock most of the time, so a separate thread alone could not get a word
+        in), by the heartbeat, and by an idle daemon's lease keeper."""
         with self._lock:
             due = time.monotonic() >= self._held_until - self.ttl.total_seconds() * 2 / 3
         if not due:
-            return
+            return True
         try:
             held = self.try_acquire()
         except Exception as exc:  # busy or briefly unreachable: not lost while it still holds
@@ -83,6 +88,7 @@ class Lease:
         if not held and self._lost is not None and not self._lost.is_set():
             log.error("leader lease lost; stopping after the current message")
             self._lost.set()
+        return held
 
     @contextmanager
     def heartbeat(self, lost: threading.Event) -> Iterator[None]:

@@ -8,7 +8,9 @@ key (`escalation:ESC-2026-0007:step-2`) makes a second enqueue a no-op.
 `flush()` delivers pending rows one by one: claim (pending -> sending,
 `mailbot.store.claim`), deliver, record. A row found in `sending` at the start of
 a flush is a crash between delivery and record: the Sent folder decides
-whether it went out.
+whether it went out. That is only true for the holder of the leader lease
+(the daemon's pass, `run --once`, `daemon.flush_as_leader`): anyone else would
+take the leader's deliveries in progress for crash leftovers.
 """
 
 from __future__ import annotations
@@ -204,6 +206,8 @@ def _recover(app: App, report: FlushReport) -> None:
 
 def flush(app: App, limit: int | None = None) -> FlushReport:
     """Deliver pending rows, oldest first. Mailbox errors leave them pending.
+
+    Call it only while holding the leader lease (see the module docstring).
 
     Notices queued by the flush itself (a failed delivery tells the admins)
     go out in the same pass: a few rounds, never an endless loop.

@@ -2,8 +2,9 @@
 
 Off by default: archives (Archiefwet/Woo) may need the correspondence, so
 nothing is purged unless an administrator asks (`mailbot purge --older-than
-DAYS`) or sets `retention_days`. Compliments may have their own, usually
-shorter, retention (`compliment_retention_days`).
+DAYS`) or sets a retention. Compliments have their own, usually shorter,
+retention (`compliment_retention_days`); each works without the other, and
+compliments follow `retention_days` when they have none of their own.
 
 What goes: the raw mail bytes, texts, subjects and addresses of cases closed
 longer ago than the retention, and of mail that never belonged to a case.
@@ -74,16 +75,22 @@ def _keep_numbers(app: App, case: Case) -> dict[str, Any]:
 def purge(
     app: App,
     *,
-    older_than: timedelta,
+    older_than: timedelta | None,
     compliments_older_than: timedelta | None = None,
     now: datetime | None = None,
 ) -> PurgeReport:
-    """Purge what was closed (or, without a case, received) before the cut-off."""
+    """Purge what was closed (or, without a case, received) before the cut-off.
+
+    `older_than` is for escalations and mail without a case, and for compliments
+    unless they have their own `compliments_older_than`; None keeps them.
+    """
     now = now or app.clock.now()
     report = PurgeReport()
+    compliments = compliments_older_than or older_than
     cutoffs = {
-        "escalation": now - older_than,
-        "compliment": now - (compliments_older_than or older_than),
+        kind: now - retention
+        for kind, retention in (("escalation", older_than), ("compliment", compliments))
+        if retention is not None
     }
     with app.db.session() as session:
         for kind, cutoff in cutoffs.items():
@@ -117,12 +124,13 @@ def purge(
                     .values(raw=b"", subject=PURGED, recipients=[])
                 ).rowcount  # type: ignore[attr-defined]
                 report.cases += 1
-        report.inbound += _purge_inbound(
-            session,
-            (InboundMessage.case_id.is_(None))
-            & (InboundMessage.received_at < cutoffs["escalation"])
-            & (InboundMessage.status == "moved"),
-        )
+        if "escalation" in cutoffs:
+            report.inbound += _purge_inbound(
+                session,
+                (InboundMessage.case_id.is_(None))
+                & (InboundMessage.received_at < cutoffs["escalation"])
+                & (InboundMessage.status == "moved"),
+            )
     return report
 
 
@@ -136,17 +144,18 @@ def _purge_inbound(session: Any, condition: Any) -> int:
 
 
 def purge_due(app: App) -> PurgeReport | None:
-    """The daemon's daily purge when `retention_days` is set (at most once a local day)."""
+    """The daemon's daily purge when `retention_days` or `compliment_retention_days` is
+    set (at most once a local day)."""
     days = app.config.mailbot.retention_days
-    if days is None:
+    compliment_days = app.config.mailbot.compliment_retention_days
+    if days is None and compliment_days is None:
         return None
     today = app.calendar.local_date(app.clock.now()).isoformat()
     if app.db.get_meta("purged_on") == today:
         return None
-    compliment_days = app.config.mailbot.compliment_retention_days
     report = purge(
         app,
-        older_than=timedelta(days=days),
+        older_than=timedelta(days=days) if days else None,
         compliments_older_than=timedelta(days=compliment_days) if compliment_days else None,
     )
     app.db.set_meta("purged_on", today)

@@ -12,10 +12,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from typer.testing import CliRunner
 
 from mailbot.cli import app
 from mailbot.store.db import Database
+from mailbot.store.tables import Lease
 from tests.mail.contract import make_mail
 
 pytestmark = pytest.mark.database
@@ -81,6 +84,20 @@ def test_it_reports_every_config_problem_with_exit_2(tmp_path: Path) -> None:
     assert code == 2
     assert "suppliers[0].counterpart: not an email address" in out
     assert "ladder.reminder_befor: unknown key" in out
+
+
+def test_it_refuses_to_start_with_bad_holiday_settings(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        CONFIG.format(database="sqlite:///x.db", mailbox="m").replace(
+            "lease_seconds = 1", 'lease_seconds = 1\nholidays = "XX"\nextra_closed_days = ["13-01"]'
+        )
+    )
+    for command in (["check-config"], ["run"], ["run", "--once"], ["cases"]):
+        code, out = mailbot(*command, config=bad)
+        assert code == 2, (command, out)
+        assert "mailbot.holidays: unknown country code 'XX'" in out
+        assert "mailbot.extra_closed_days: '13-01' is not a valid date" in out
 
 
 def test_it_says_where_to_find_a_config_when_there_is_none(
@@ -226,12 +243,61 @@ def test_the_daemon_reacts_to_new_mail_and_stops_cleanly_on_sigterm(config: Path
     assert b"mailbot stopped" in (daemon.stderr.read() if daemon.stderr else b"")
 
 
+@pytest.mark.slow
+def test_run_once_exits_4_next_to_an_idle_daemon_and_runs_once_it_stopped(config: Path) -> None:
+    """The daemon passes once a minute but its lease lasts a second: it keeps the lease
+    while idle, and gives it up when it stops."""
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "mailbot", "--config", str(config), "run"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        db = Database.connect(f"sqlite:///{config.parent / 'mailbot.db'}")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not leased(db):
+            time.sleep(0.2)
+        assert leased(db), "the daemon took the lease"
+        time.sleep(3)  # idle: three lease lifetimes after its first pass
+        code, out = mailbot("run", "--once", config=config)
+        assert code == 4 and "another mailbot instance" in out
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(30) == 0
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    code, out = mailbot("run", "--once", config=config)
+    assert code == 0, out
+
+
+def leased(db: Database) -> bool:
+    """Whether some instance holds an unexpired leader lease (a fresh database has none)."""
+    try:
+        with db.session() as session:
+            expiries = list(session.scalars(select(Lease.expires_at)))
+    except OperationalError:  # not migrated yet
+        return False
+    return any(e.replace(tzinfo=e.tzinfo or UTC) > datetime.now(UTC) for e in expiries)
+
+
 def test_it_purges_only_when_asked_twice(config: Path) -> None:
     result = CliRunner().invoke(app, ["--config", str(config), "purge"])
     assert result.exit_code == 2 and "purging is off" in result.output
     code, out = mailbot("purge", "--older-than", "365", config=config)
     assert code == 0 and "run again with --yes" in out
     code, out = mailbot("purge", "--older-than", "365", "--yes", config=config)
+    assert code == 0 and "purged 0 case(s)" in out
+
+
+def test_it_purges_compliments_on_their_own_retention(config: Path) -> None:
+    config.write_text(
+        config.read_text().replace(
+            "lease_seconds = 1", "lease_seconds = 1\ncompliment_retention_days = 730"
+        )
+    )
+    code, out = mailbot("purge", config=config)
+    assert code == 0 and "would purge compliments closed more than 730 days ago" in out
+    code, out = mailbot("purge", "--yes", config=config)
     assert code == 0 and "purged 0 case(s)" in out
 
 

@@ -94,8 +94,9 @@ def test_it_moves_into_nested_folders(opened: MailboxHarness) -> None:
 
 
 def test_it_refuses_to_fetch_a_message_that_is_gone(opened: MailboxHarness) -> None:
-    with pytest.raises(MailboxError):
+    with pytest.raises(MailboxError) as gone:
         opened.mailbox.fetch(INBOX, "no-such-key")
+    assert gone.value.permanent, "asking again cannot bring it back (unlike an outage)"
 
 
 def test_it_sends_keeps_a_copy_in_sent_and_finds_it_again(opened: MailboxHarness) -> None:

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
-from mailbot.service.retention import PURGED, purge
+from mailbot.service.app import App
+from mailbot.service.retention import PURGED, purge, purge_due
 from mailbot.store.db import Database
 from mailbot.store.tables import Case, InboundMessage, OutboundMessage, Participant, TimelineEvent
 from tests.scenario import Story, mail
@@ -91,3 +92,50 @@ def test_it_purges_long_closed_cases_but_keeps_their_numbers(
         assert still_open.title == "storing 2" and still_open.owner == ANNA
         compliment = session.scalar(select(Case).where(Case.kind == "compliment"))
         assert compliment is not None and "Piet de Vries" in compliment.data["text"]
+
+
+def closed_case(app: App, ref: str, kind: str, days_ago: int) -> None:
+    now = app.clock.now()
+    with app.db.session() as session:
+        session.add(
+            Case(
+                ref=ref,
+                kind=kind,
+                state="closed",
+                title=f"{ref} voor Piet de Vries",
+                language="nl",
+                data={},
+                opened_at=now - timedelta(days=days_ago + 30),
+                updated_at=now - timedelta(days=days_ago),
+                closed_at=now - timedelta(days=days_ago),
+                owner=ANNA,
+            )
+        )
+
+
+def titles(app: App) -> dict[str, str]:
+    with app.db.session() as session:
+        return {case.ref: case.title for case in session.scalars(select(Case))}
+
+
+def test_compliments_have_their_own_retention_without_retention_days(
+    make_app: Callable[..., App],
+) -> None:
+    app = make_app(mailbot={"compliment_retention_days": 730})
+    closed_case(app, "CMP-2023-0001", "compliment", 1100)
+    closed_case(app, "CMP-2025-0001", "compliment", 400)
+    closed_case(app, "ESC-2023-0001", "escalation", 1100)
+    report = purge_due(app)  # the daemon's daily purge
+    assert report is not None and report.cases == 1
+    assert titles(app) == {
+        "CMP-2023-0001": PURGED,
+        "CMP-2025-0001": "CMP-2025-0001 voor Piet de Vries",
+        "ESC-2023-0001": "ESC-2023-0001 voor Piet de Vries",  # no retention_days: kept
+    }
+
+
+def test_nothing_is_purged_without_a_retention(make_app: Callable[..., App]) -> None:
+    app = make_app()
+    closed_case(app, "CMP-2020-0001", "compliment", 2500)
+    assert purge_due(app) is None
+    assert titles(app) == {"CMP-2020-0001": "CMP-2020-0001 voor Piet de Vries"}
