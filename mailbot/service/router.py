@@ -7,7 +7,8 @@ The order follows SPEC §6 and §12:
    it carries from the case's supplier's domains), or triaged; a supplier's
    ticket system reaches the owner as a reply;
 4. matching rules 1–5 (also for the `complimenten` folder: replies to a
-   compliment case may be moved there by a mail rule);
+   compliment case may be moved there by a mail rule); list mail from our own
+   side that matched a case is recorded on it, never obeyed or answered;
 5. unmatched staff mail: a new escalation, a STATUS question, a compliment;
 6. what nobody claims goes to `Te beoordelen`.
 """
@@ -23,7 +24,7 @@ from mailbot.domain.commands import Command, Verb, parse_command
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import new_text
 from mailbot.domain.requests import is_opening
-from mailbot.service import compliment_mail, escalation_mail, replies
+from mailbot.service import cases, compliment_mail, escalation_mail, replies
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import FINISHED, Disposition, might_be_repeated
@@ -72,6 +73,12 @@ def process(session: Session, app: App, row: InboundMessage, mail: InboundMail) 
     found = match(session, app, mail)
     if found is not None and found.tentative and compliment_mail.is_compliment(app, row, mail):
         found = None  # praise from a supplier's domain is a compliment, not a reply
+    if (
+        found is not None
+        and result.kind is MailClass.LIST
+        and (directory.is_organisation(sender) or directory.is_staff(sender))
+    ):
+        return _list_mail_on_case(session, app, row, mail, found)
     if found is not None:
         if found.case.kind == "compliment":
             disposition = compliment_mail.case_mail(session, app, row, mail, found.case)
@@ -117,6 +124,30 @@ def _automated(
     if found is not None:
         return escalation_mail.automated_mail(session, app, row, mail, result, found)
     return Disposition("triage", f"{kind} that matched no case", kind)
+
+
+def _list_mail_on_case(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, found: Match
+) -> Disposition:
+    """SPEC §8: list mail is never answered. A colleague's list (one that rewrites From to
+    the list's own address, or a colleague writing to it) can carry a case's tag or thread:
+    it is recorded on the case, never read as a command, and nobody gets a reply. List
+    mail from a supplier's side still reaches the owner through the normal path: some
+    support desks answer through a list (List-Id) and nothing goes back to them."""
+    case = found.case
+    sender = mail.sender_email or "(no sender)"
+    cases.record(
+        session,
+        case,
+        app.clock.now(),
+        "note",
+        sender,
+        f"list mail: {mail.subject}",
+        inbound_id=row.id,
+    )
+    return Disposition(
+        "processed", f"{case.ref}: list mail from {sender} recorded", MailClass.LIST.value, case.id
+    )
 
 
 def _ticket_update(result: Classification, mail: InboundMail, found: Match) -> bool:

@@ -288,6 +288,30 @@ def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> No
     assert "Onbekend zaaknummer" in unknown.subject
 
 
+@pytest.mark.parametrize(
+    "sender",
+    [PIET, "contractmanagement-list@gemeente.example"],
+    ids=["colleague-to-a-list", "list-rewrites-from"],
+)
+def test_it_never_answers_or_obeys_list_mail_on_a_case(story: Story, sender: str) -> None:
+    """SPEC §8: list mail is never answered. A colleague's list carrying a case's tag (or a
+    list that rewrites From to its own address) is recorded, not read as a command."""
+    step1 = letter(open_case(story), 1)
+    story.drop(
+        mail(
+            sender=sender,
+            subject=f"Re: {step1.subject}",
+            body="ESCALEER\n\nGraag meteen door naar de volgende stap.",
+            in_reply_to=step1.mail.message_id,
+            extra_headers="List-Id: Contractmanagement <contractmanagement.gemeente.example>",
+        )
+    )
+    story.run(at(8))
+    assert story.new_mail() == [], "no answer, no admin notice, no step 2"
+    assert cases(story) == [("ESC-2026-0001", "active", 1)]
+    assert timeline(story)[-1].startswith("list mail: Re: [ESC-2026-0001]")
+
+
 def test_it_answers_status_for_the_case_named_also_in_a_reply_on_another_case(
     story: Story,
 ) -> None:
