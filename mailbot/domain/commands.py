@@ -387,6 +387,10 @@ _NOT_A_NEAR_MISS: Final = frozenset(
     {
         "ONTVANGEN",
         "GEGEVENS",
+        "CAUSE",
+        "EXCEPT",
+        "RESULT",
+        "DOEN",
         "VERSTUURD",
         "GEKOPPELD",
         "RECEIVED",
@@ -483,6 +487,8 @@ def parse_command(new_text: str) -> Command | NearMiss | CommandError | None:
     verb = _WORDS.get(parts.word)
     if verb is None:
         suggestion = _near_miss(parts.word)
+        if suggestion is Verb.UNLINK and not _is_polite_or_empty(parts.argument):
+            suggestion = None  # NIET counts only alone, so "Piet belde net" is no typo of it
         if suggestion is not None and not parts.question:
             return NearMiss(parts.written, suggestion)
         return None

@@ -179,22 +179,46 @@ def case_mail(
 def _staff_on_case(
     session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case
 ) -> Disposition:
+    """Staff on a case: commands from who may give them, notes from everyone.
+
+    The first word of a mail is its command (SPEC §12), so a colleague's note often
+    opens with one ("Akkoord met Anna, …", "Status update: …"). Someone who may not
+    steer the case hears that it was not carried out (or gets the status asked
+    for), and the mail still reaches the owner as the note it also is; they are
+    not asked what they meant by a near miss ("Piet belde net")."""
     directory = Directory(app.config)
     sender = mail.sender_email or ""
     parsed = parse_command(new_text(mail.text, mail.html))
-    if parsed is not None and not directory.is_staff(sender):
-        return refuse_unknown_sender(session, app, row, mail, action="give a command")
-    if isinstance(parsed, NearMiss | CommandError):
-        return answer_unclear_command(session, app, row, mail, case, parsed)
+    allowed = directory.is_staff(sender) and may_command(app, case, sender)
     if isinstance(parsed, Command):
-        return run_command(session, app, row, mail, case, parsed)
-    # no command: a note; colleagues' notes are passed on to the owner
+        if directory.is_staff(sender):
+            done = run_command(session, app, row, mail, case, parsed)
+        else:
+            done = refuse_unknown_sender(session, app, row, mail, action="give a command")
+        # a bare word was meant as a command; one that opens a sentence also is a note
+        if (
+            sender == case.owner
+            or not _free_text(parsed)
+            or (allowed and parsed.verb not in READ_ONLY)
+        ):
+            return done
+    elif isinstance(parsed, NearMiss | CommandError) and allowed:
+        return answer_unclear_command(session, app, row, mail, case, parsed)
+    # a note; colleagues' notes are passed on to the owner
     cases.record(
         session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
     )
     if sender != case.owner:
         forward_to_owner(session, app, row, mail, case, kind="colleague")
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+
+
+def _free_text(command: Command) -> str:
+    """What a command's mail says besides the word, its fields and a case number."""
+    text = command.text
+    if command.case_ref:
+        text = text.replace(command.case_ref, "")
+    return text.strip(" \t,.:;!?-")
 
 
 def may_command(app: App, case: Case, sender: str) -> bool:

@@ -352,6 +352,12 @@ def test_it_spots_near_misses(text: str, word: str, suggestion: Verb) -> None:
         "None of this is new",  # one letter from DONE
         "Akord?",
         "CAT",  # too short to guess
+        "Piet belde net",  # one letter from NIET, which counts only alone
+        "Ziet er slecht uit",
+        "Cause of the outage: a full disk",  # one letter from PAUSE
+        "Except for the backups, all is well",  # two letters from ACCEPT
+        "Result: nothing changed",  # two letters from RESUME
+        "Doen we!",  # one letter from DONE
     ],
 )
 def test_it_does_not_guess_at_ordinary_words(text: str) -> None:

@@ -273,6 +273,34 @@ def test_it_passes_a_colleagues_note_on_to_the_owner(story: Story) -> None:
     assert forward.to == [ANNA] and "Ook bij ons faalt het." in forward.text
 
 
+@pytest.mark.parametrize(
+    ("body", "answered"),
+    [
+        ("Status update: bij ons faalt het ook, al drie dagen.", "Stand van zaken"),
+        ("Akkoord met Anna, bij ons faalt het ook.", "Niet uitgevoerd"),
+        ("Help! Bij ons faalt het ook.", "Opdrachten"),
+        ("Piet belde net: bij ons faalt het ook.", None),
+    ],
+)
+def test_a_colleagues_note_that_opens_with_a_command_word_still_reaches_the_owner(
+    story: Story, body: str, answered: str | None
+) -> None:
+    """The first word of a mail is its command (SPEC §12); a colleague who may not steer
+    the case hears so (or gets what a read-only word asks for), and the owner still gets
+    the note (SPEC §6). A word that only looks like a command is no question to them."""
+    out = open_case(story)
+    story.drop(mail(sender=PIET, subject=f"Re: {letter(out, 1).subject}", body=body))
+    story.run(at(8))
+    new = story.new_mail()
+    to_owner = [m for m in new if m.to == [ANNA]]
+    assert len(to_owner) == 1 and "bij ons faalt het ook" in to_owner[0].text.lower()
+    to_piet = [m.subject for m in new if m.to == [PIET]]
+    if answered is None:
+        assert to_piet == []
+    else:
+        assert len(to_piet) == 1 and answered in to_piet[0]
+
+
 def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> None:
     open_case(story)
     story.drop(
