@@ -434,6 +434,7 @@ def _forward(lang: str, t: dict[str, str]) -> Samples:
             forward(lang, t, "supplier", author=nameless, original_date=None, trimmed=False),
         ),
         ("tentative", forward(lang, t, "tentative")),
+        ("ticket", forward(lang, t, "ticket", author=nameless)),
         ("after-close", forward(lang, t, "after_close")),
         ("colleague", forward(lang, t, "colleague", author=COLLEAGUE, attachments_skipped=too_big)),
     ]

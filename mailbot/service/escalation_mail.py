@@ -636,3 +636,36 @@ def _bounced_step(session: Session, case: Case, mail: InboundMail) -> int | None
         if out.purpose == "step" and ":step-" in out.dedup_key:
             return int(out.dedup_key.rsplit("step-", 1)[1].split("-")[0])
     return None
+
+
+def ticket_update(
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    classification: Classification,
+    case: Case,
+) -> Disposition:
+    """SPEC §12: what a supplier's ticket system writes about a case reaches the owner and
+    is never answered. It is passed on for information and does not count as the
+    supplier's reply: an automated update cannot be told from an automatic receipt
+    ("we received your mail"), and a reply waiting for a verdict would hold the next step.
+    The owner can still accept it as proof with AKKOORD."""
+    sender = mail.sender_email or "(no sender)"
+    cases.record(
+        session,
+        case,
+        app.clock.now(),
+        "auto-reply",
+        sender,
+        f"ticket system: {mail.subject}",
+        inbound_id=row.id,
+    )
+    if not escalations.state_of(case).phase.closed:
+        forward_to_owner(session, app, row, mail, case, kind="ticket")
+    return Disposition(
+        "processed",
+        f"{case.ref}: ticket system's update passed on to the owner",
+        classification.kind.value,
+        case.id,
+    )

@@ -109,9 +109,11 @@ def _automated(
 ) -> Disposition:
     """Automated mail is recorded on its case and never answered (SPEC §6).
 
-    The one kind that reaches the owner as a reply is a supplier's ticket system
-    (SPEC §12), asked first: ticket systems usually thread to our mail, and the
-    quoted Message-ID must not turn their update into a mere "automatic reply".
+    The one kind that reaches the owner is a supplier's ticket system (SPEC §12),
+    asked first: ticket systems usually thread to our mail, and the quoted
+    Message-ID must not turn their update into a mere "automatic reply". It is
+    passed on for information, not as the supplier's reply (see
+    `escalation_mail.ticket_update`).
     A bounce or an out-of-office says nothing about the shortfall: it takes the
     automated path (owner alerted, or told once per absence) also when only its
     case tag found the case, and never counts as the supplier's reply.
@@ -119,7 +121,7 @@ def _automated(
     kind = result.kind.value
     tagged = match_supplier_tag(session, app, mail)
     if tagged is not None and _ticket_update(result, mail, tagged):
-        return escalation_mail.case_mail(session, app, row, mail, tagged, result)
+        return escalation_mail.ticket_update(session, app, row, mail, result, tagged.case)
     found = match_automated(session, app, mail, row.raw or b"") or tagged
     if found is not None:
         return escalation_mail.automated_mail(session, app, row, mail, result, found)

@@ -606,13 +606,19 @@ def ticket_update(original: Sent, *, threaded: bool) -> bytes:
 def test_it_passes_a_ticket_systems_update_on_to_the_owner_and_never_answers_it(
     story: Story, threaded: bool
 ) -> None:
-    """SPEC §12: ticket systems mark their mail automated and usually thread to ours."""
+    """SPEC §12: ticket systems mark their mail automated and usually thread to ours. The
+    update is passed on for information; it is no reply waiting for a verdict (an
+    automatic receipt looks the same), so the next step is not held at the deadline."""
     out = open_case(story)
     story.drop(ticket_update(letter(out, 1), threaded=threaded))
     story.run(at(8))
     (forward,) = story.new_mail()
     assert forward.to == [ANNA] and "de back-up is hersteld" in forward.text
-    assert "supplier reply recorded; owner asked for a verdict" in timeline(story)
+    assert "Automatisch bericht van Acme" in forward.subject and "AKKOORD" in forward.text
+    assert "supplier reply recorded; owner asked for a verdict" not in timeline(story)
+    story.run(at(22, hour=9))
+    step2 = [m for m in story.new_mail() if "Stap 2" in m.subject and SM in m.to]
+    assert len(step2) == 1, "the step goes out: nothing was waiting for a verdict"
 
 
 def test_it_records_a_read_receipt_with_the_tag_without_passing_it_on(story: Story) -> None:
