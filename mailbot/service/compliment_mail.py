@@ -14,6 +14,7 @@ reaction.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Any
 
@@ -196,7 +197,12 @@ def _supplier_side(
             inbound_id=row.id,
         )
         return Disposition("triage", f"{case.ref}: forged supplier-side sender", case_id=case.id)
-    if isinstance(parsed, Command) and parsed.verb in PROVIDER_VERBS and sender == state.provider:
+    if (
+        isinstance(parsed, Command)
+        and parsed.verb in PROVIDER_VERBS
+        and sender == state.provider
+        and _plainly_a_command(new_text(mail.text, mail.html), parsed)
+    ):
         try:
             service.apply(
                 session, app, case, _event(app, case, parsed), actor=sender, inbound_id=row.id
@@ -215,6 +221,22 @@ def _supplier_side(
     if sender in state.receivers and state.stage is Stage.GIVEN:
         return _reaction(session, app, row, mail, case)
     return None
+
+
+_SEPARATED = re.compile(r"\s*(?:[,.:;!\-\u2013\u2014]|$)")
+
+
+def _plainly_a_command(text: str, command: Command) -> bool:
+    """Across the boundary nobody confirms a command back, so a supplier-side provider's
+    word counts only when it is plainly one: in capitals, alone, or followed by a
+    separator ("Gegeven, met taart"). "Given the holidays, I will …" is a sentence."""
+    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    line = line.lstrip("*_ \t")  # Outlook's bold markers
+    pattern = r"\s+".join(re.escape(part) for part in command.word.split())
+    found = re.match(pattern, line, re.IGNORECASE)
+    if found is None:
+        return False
+    return found.group(0).isupper() or _SEPARATED.match(line[found.end() :]) is not None
 
 
 def _reaction(

@@ -287,3 +287,48 @@ def test_a_suppliers_person_praised_by_our_staff_reacts_and_the_maker_hears_back
     )
     story.run(at(7))
     assert "Wat leuk, dank u!" in only(story.new_mail(), ANNA).text
+
+
+@pytest.mark.parametrize(
+    ("answer", "given"),
+    [
+        ("Given the holidays, I will only see Jan in January. I will give it then.", False),
+        ("Given, with cake.", True),
+        ("GIVEN", True),
+    ],
+)
+def test_a_supplier_side_provider_gives_it_only_with_a_plain_command(
+    story: Story, answer: str, given: bool
+) -> None:
+    """Across the boundary nobody confirms a command back: a sentence that opens with the
+    word is no GEGEVEN; the word alone, in capitals or with a separator is."""
+    maker, manager = "klant@klant.example", "manager@acme.example"
+    story.drop(
+        mail(
+            sender=maker,
+            subject="Compliment",
+            body="Jan Pietersen van Acme loste onze storing op zondag op. Top!",
+        )
+    )
+    story.run(at(2))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {SM}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(3))
+    ask = only(story.new_mail(), manager)
+    story.drop(
+        mail(
+            sender=manager,
+            subject=f"RE: {ask.subject}",
+            body=answer,
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(4))
+    assert (cases(story)["CMP-2026-0001"].state == "given") is given
