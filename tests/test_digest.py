@@ -625,8 +625,9 @@ def test_it_builds_two_years_of_history_in_well_under_two_seconds(
 
 def test_a_cap_counts_as_met_when_carried_out_before_its_check_went_unanswered() -> None:
     """The CAP's norm is its own due date plus the provider's time to answer the check
-    after it (`norm_cap_answer`, 5 working days): due Fri 15 Jan 2027, so met when the case
-    closed by the end of Fri 22 Jan, missed after that, not counted while still in time."""
+    after it (`norm_cap_answer`, 5 working days): due Fri 15 Jan 2027, asked Mon 18 Jan
+    09:00, so met when the case closed by the end of Mon 25 Jan (the coordinator is told
+    on Tue 26 at 09:00), missed after that, not counted while still in time."""
     calendar = WorkingCalendar()
     entered = datetime(2026, 12, 18, 10, tzinfo=AMS)
 
@@ -638,7 +639,7 @@ def test_a_cap_counts_as_met_when_carried_out_before_its_check_went_unanswered()
         return digest_figures._norm_outcomes(compliment, {"cap": 5}, calendar, now)
 
     late = datetime(2027, 2, 1, 10, tzinfo=AMS)
-    assert outcome(datetime(2027, 1, 22, 17, tzinfo=AMS), late) == [("cap", True)]
-    assert outcome(datetime(2027, 1, 25, 9, tzinfo=AMS), late) == [("cap", False)]
-    assert outcome(None, datetime(2027, 1, 22, 17, tzinfo=AMS)) == []
-    assert outcome(None, datetime(2027, 1, 23, 0, 1, tzinfo=AMS)) == [("cap", False)]
+    assert outcome(datetime(2027, 1, 25, 17, tzinfo=AMS), late) == [("cap", True)]
+    assert outcome(datetime(2027, 1, 26, 9, tzinfo=AMS), late) == [("cap", False)]
+    assert outcome(None, datetime(2027, 1, 25, 17, tzinfo=AMS)) == []
+    assert outcome(None, datetime(2027, 1, 26, 0, 1, tzinfo=AMS)) == [("cap", False)]

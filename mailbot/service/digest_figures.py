@@ -602,11 +602,13 @@ def _norm_outcomes(
         following = reached[index + 1] if index + 1 < len(reached) else None
         if stage == "cap":
             # the CAP's norm is its own due date: met when carried out (or the case closed)
-            # before the provider's time to answer the check after it ran out
+            # before the provider's time to answer the check after it ran out, the moment
+            # the coordinator is told (compliments._cap_check)
             if not compliment.get("cap_due"):
                 continue
             due = date.fromisoformat(compliment["cap_due"])
-            deadline = calendar.end_of_day(calendar.add_working_days(due, days))
+            asked = calendar.due_step_moment(calendar.end_of_day(due))
+            deadline = calendar.deadline(asked, days)
             if following is not None:
                 outcomes.append((stage, following[1] < deadline))
             elif now >= deadline:
