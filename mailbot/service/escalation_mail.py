@@ -214,8 +214,9 @@ def _staff_on_case(
 
 
 def _free_text(command: Command) -> str:
-    """What a command's mail says besides the word, its fields and a case number."""
-    text = command.text
+    """What the command's line says besides the word and a case number: "Status update:
+    bij ons faalt het ook" is a sentence, "STATUS ESC-2026-0007" (signed below) a question."""
+    text = command.argument
     if command.case_ref:
         text = text.replace(command.case_ref, "")
     return text.strip(" \t,.:;!?-")
