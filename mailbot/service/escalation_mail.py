@@ -477,9 +477,15 @@ def forward_to_owner(
     text: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """SPEC §6: what the owner did not write is passed on with its text and attachments."""
+    """SPEC §6: what the owner did not write is passed on with its text and attachments.
+
+    The new part comes first, so the owner sees at once what was said; when that is
+    not the whole mail, the full text follows. What sits below a reply is often the
+    point: a colleague's forward of the supplier's mail, answers typed between the
+    quoted lines, a report forwarded inside the reply.
+    """
     text = text or new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
-    full = mail.text if mail.text.strip() else text
+    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
     limit = 15_000_000
     attachments = []
     skipped = []
@@ -501,7 +507,8 @@ def forward_to_owner(
             "from": {"email": mail.sender_email, "name": mail.from_.name if mail.from_ else ""},
             "original_subject": mail.subject,
             "original_topic": topic(mail.subject),
-            "trimmed": bool(text.strip()) and len(text.strip()) < len(full.strip()),
+            # new_text() tidies trailing spaces; only a real cut repeats the whole mail
+            "trimmed": bool(text.strip()) and text.split() != full.split(),
             "original_date": mail.date,
             "reply_text": text,
             "full_text": full,

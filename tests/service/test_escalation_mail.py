@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -271,6 +272,74 @@ def test_it_passes_a_colleagues_note_on_to_the_owner(story: Story) -> None:
     story.run(at(8))
     (forward,) = story.new_mail()
     assert forward.to == [ANNA] and "Ook bij ons faalt het." in forward.text
+
+
+SUPPLIER_MAIL_FORWARDED = (
+    "Anna, dit kreeg ik rechtstreeks van Acme.\n\n"
+    "-----Oorspronkelijk bericht-----\n"
+    f"Van: Jan Pietersen <{SM}>\n"
+    "Verzonden: dinsdag 8 december 2026 09:00\n"
+    f"Aan: Piet de Vries <{PIET}>\n"
+    "Onderwerp: back-ups\n\n"
+    "Oorzaak gevonden: defecte tape-robot. Vervangen op 10 december.\n"
+)
+INLINE_ANSWERS = (
+    "Zie onze antwoorden hieronder.\n\n"
+    "> Wilt u ons laten weten welke verbetermaatregel u neemt?\n\n"
+    "We vervangen de tape-robot op 10 december.\n\n"
+    "> Met vriendelijke groet,\n> Anna Jansen\n"
+)
+REPORT_FORWARDED = (
+    "Geachte mevrouw Jansen,\n\nHieronder het rapport van onze technicus.\n\n"
+    "---------- Forwarded message ---------\n"
+    "From: Tech <tech@acme.example>\n"
+    "Subject: RCA back-ups\n\n"
+    "Root cause: firmware van de tape-robot.\n"
+)
+
+
+def test_it_passes_on_the_supplier_mail_a_colleague_forwards_with_its_text(story: Story) -> None:
+    """SPEC §6: the forwarded mail below the colleague's note is the point of the note."""
+    out = open_case(story)
+    story.drop(
+        mail(sender=PIET, subject=f"FW: {letter(out, 1).subject}", body=SUPPLIER_MAIL_FORWARDED)
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA]
+    new, _, full = forward.text.partition("Het volledige bericht:")
+    assert "> Anna, dit kreeg ik rechtstreeks van Acme." in new
+    assert "> Oorzaak gevonden: defecte tape-robot." in full
+    assert "defecte tape-robot" in html_lib.unescape(forward.mail.html or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "html", "below"),
+    [
+        (INLINE_ANSWERS, None, "> We vervangen de tape-robot op 10 december."),
+        (REPORT_FORWARDED, None, "> Root cause: firmware van de tape-robot."),
+        ("", "<p>Zie bijlage.</p><blockquote>Wat gaat u doen?</blockquote>", "Wat gaat u doen?"),
+    ],
+    ids=["inline-answers", "forwarded-report", "html-only"],
+)
+def test_it_passes_on_what_a_supplier_wrote_below_the_quote(
+    story: Story, text: str, html: str | None, below: str
+) -> None:
+    """SPEC §6: the owner gets the new part first, then the whole mail as it came."""
+    step1 = letter(open_case(story), 1)
+    story.drop(
+        mail(
+            sender=SM,
+            subject=f"Re: {step1.subject}",
+            body=text,
+            html=html,
+            in_reply_to=step1.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA]
+    assert below in forward.text.partition("Het volledige bericht:")[2]
 
 
 def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> None:
