@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html as html_lib
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -10,12 +11,12 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
 from mailbot.store.db import Database
-from mailbot.store.tables import Case, InboundMessage, TimelineEvent
+from mailbot.store.tables import Case, InboundMessage, OutboundMessage, TimelineEvent
 from tests.scenario import Sent, Story, mail
 
 pytestmark = pytest.mark.database
@@ -609,7 +610,7 @@ def test_it_moves_an_unlinked_tentative_match_to_triage(story: Story) -> None:
 # -- automated mail -------------------------------------------------------------------------------
 
 
-def bounce_of(original: Sent) -> bytes:
+def bounce_of(original: Sent, *, headers_only: bool = False) -> bytes:
     report = EmailMessage()
     report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.acme.example>"
     report["To"] = "leveranciers@gemeente.example"
@@ -619,7 +620,11 @@ def bounce_of(original: Sent) -> bytes:
         "This is the mail system at host mx.acme.example.\n\n"
         f"<{SM}>: host said: 550 5.1.1 User unknown\n"
     )
-    report.add_attachment(original.raw, maintype="message", subtype="rfc822")
+    if headers_only:  # RFC 3462: many servers hand back only the header block
+        head = re.split(rb"\r?\n\r?\n", original.raw, maxsplit=1)[0]
+        report.add_attachment(head, maintype="text", subtype="rfc822-headers")
+    else:
+        report.add_attachment(original.raw, maintype="message", subtype="rfc822")
     report.replace_header("Content-Type", "multipart/report; report-type=delivery-status")
     return report.as_bytes()
 
@@ -631,6 +636,59 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     (alert,) = story.new_mail()
     assert alert.to == [ANNA] and "Niet bezorgd: stap 1" in alert.subject
     assert any(s.startswith("delivery failed") for s in timeline(story))
+
+
+SERVER_ID = "AM0PR01MB1234.5678@eurprd01.prod.exchangelabs.com"
+
+
+def as_the_server_sent_it(original: Sent, sender: str | None = None) -> Sent:
+    """Our mail as Exchange sent it: with a Message-ID of the server's choosing."""
+    raw = original.raw.replace(f"<{original.mail.message_id}>".encode(), f"<{SERVER_ID}>".encode())
+    if sender is not None:
+        raw = raw.replace(b"<leveranciers@gemeente.example>", f"<{sender}>".encode(), 1)
+    return Sent(original.mail, raw)
+
+
+@pytest.mark.parametrize("headers_only", [False, True], ids=["whole-mail", "headers-only"])
+@pytest.mark.parametrize("learned", [True, False], ids=["server-id-recorded", "id-never-learned"])
+def test_it_alerts_the_owner_of_a_bounce_of_a_mail_the_server_gave_its_own_id(
+    story: Story, learned: bool, headers_only: bool
+) -> None:
+    """SPEC §6: we match the Message-ID the server used, and also our X-Mailbot-Case."""
+    step1 = letter(open_case(story), 1)
+    if learned:  # as the outbox records it when the backend reports the id it used
+        with db(story).session() as session:
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.message_id == step1.mail.message_id)
+                .values(message_id=SERVER_ID)
+            )
+    story.drop(bounce_of(as_the_server_sent_it(step1), headers_only=headers_only))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [ANNA]
+    assert ("Niet bezorgd: stap 1" if learned else "Niet bezorgd: een bericht") in alert.subject
+    assert any(s.startswith("delivery failed") for s in timeline(story))
+
+
+def test_it_trusts_x_mailbot_case_only_on_a_returned_mail_of_ours(story: Story) -> None:
+    """Anyone can write the header: on a mail's own headers, or on an original that was
+    not ours, it attaches nothing to a case."""
+    step1 = letter(open_case(story), 1)
+    ref = cases(story)[0][0]
+    story.drop(bounce_of(as_the_server_sent_it(step1, sender="spam@elders.example")))
+    story.drop(
+        mail(
+            sender="MAILER-DAEMON@elders.example",
+            subject="Undelivered Mail Returned to Sender",
+            body=f"<{SM}>: host said: 550 5.1.1 User unknown",
+            extra_headers=f"Auto-Submitted: auto-replied\nX-Mailbot-Case: {ref}",
+        )
+    )
+    story.run(at(7, hour=11))
+    assert all(m.to != [ANNA] for m in story.new_mail())
+    assert story.folder_count("Te beoordelen") == 2
+    assert not any(s.startswith("delivery failed") for s in timeline(story))
 
 
 def ticket_update(original: Sent, *, threaded: bool) -> bytes:
