@@ -124,9 +124,18 @@ def open_from_mail(
 
 
 def refuse_unknown_sender(
-    session: Session, app: App, row: InboundMessage, mail: InboundMail, *, action: str
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    *,
+    action: str,
+    case: Case | None = None,
 ) -> Disposition:
-    """SPEC §4/§12: organisation people outside the directory hear why; outsiders never do."""
+    """SPEC §4/§12: organisation people outside the directory hear why; outsiders never do.
+
+    A command on a case is refused under that case's tag and header, like every mail
+    about a case (SPEC §3), and the refused mail stays on the case's record."""
     directory = Directory(app.config)
     sender = mail.sender_email or "(no sender)"
     inside = directory.is_organisation(sender)
@@ -136,6 +145,7 @@ def refuse_unknown_sender(
             app,
             row=row,
             mail=mail,
+            case=case,
             template="not_in_directory",
             context={"action": action},
         )
@@ -151,7 +161,11 @@ def refuse_unknown_sender(
         inbound_id=row.id,
     )
     if inside:
-        return Disposition("processed", f"{sender} is not in the directory; told, admins told")
+        return Disposition(
+            "processed",
+            f"{sender} is not in the directory; told, admins told",
+            case_id=case.id if case is not None else None,
+        )
     return Disposition("triage", "an outsider tried to act; no reply, admins told")
 
 
@@ -183,7 +197,7 @@ def _staff_on_case(
     sender = mail.sender_email or ""
     parsed = parse_command(new_text(mail.text, mail.html))
     if parsed is not None and not directory.is_staff(sender):
-        return refuse_unknown_sender(session, app, row, mail, action="give a command")
+        return refuse_unknown_sender(session, app, row, mail, action="give a command", case=case)
     if isinstance(parsed, NearMiss | CommandError):
         return answer_unclear_command(session, app, row, mail, case, parsed)
     if isinstance(parsed, Command):

@@ -182,6 +182,32 @@ def test_it_refuses_commands_from_staff_who_are_not_allowed(story: Story) -> Non
     assert "OPGELOST refused: not allowed" in timeline(story)
 
 
+def test_it_explains_a_command_on_a_case_from_outside_the_directory_under_its_tag(
+    story: Story,
+) -> None:
+    """SPEC §3: every mail about a case carries its tag and X-Mailbot-Case."""
+    step1 = letter(open_case(story), 1)
+    story.drop(
+        mail(
+            sender="nieuw@gemeente.example",
+            subject=f"Re: {step1.subject}",
+            body="ESCALEER",
+            in_reply_to=step1.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (explained,) = [m for m in story.new_mail() if m.to == ["nieuw@gemeente.example"]]
+    ref, _, step = cases(story)[0]
+    assert explained.subject.startswith(f"[{ref}] Niet uitgevoerd")
+    assert explained.mail.header("X-Mailbot-Case") == ref
+    assert step == 1, "nothing was carried out"
+    with db(story).session() as session:
+        refused = select(InboundMessage.case_id).where(
+            InboundMessage.from_addr == "nieuw@gemeente.example"
+        )
+        assert session.scalar(refused) is not None, "the refused mail stays on the case"
+
+
 def test_it_refuses_a_forged_owner_and_tells_the_admins(make_story: Callable[..., Story]) -> None:
     """SPEC §8: a staff From that our own server found failing DMARC is not staff."""
     story = make_story(mailbot={"trusted_authserv_id": "mx.gemeente.example"})
