@@ -124,9 +124,18 @@ def open_from_mail(
 
 
 def refuse_unknown_sender(
-    session: Session, app: App, row: InboundMessage, mail: InboundMail, *, action: str
+    session: Session,
+    app: App,
+    row: InboundMessage,
+    mail: InboundMail,
+    *,
+    action: str,
+    case: Case | None = None,
 ) -> Disposition:
-    """SPEC §4/§12: organisation people outside the directory hear why; outsiders never do."""
+    """SPEC §4/§12: organisation people outside the directory hear why; outsiders never do.
+
+    A command on a case is refused under that case's tag and header, like every mail
+    about a case (SPEC §3), and the refused mail stays on the case's record."""
     directory = Directory(app.config)
     sender = mail.sender_email or "(no sender)"
     inside = directory.is_organisation(sender)
@@ -136,6 +145,7 @@ def refuse_unknown_sender(
             app,
             row=row,
             mail=mail,
+            case=case,
             template="not_in_directory",
             context={"action": action},
         )
@@ -151,7 +161,11 @@ def refuse_unknown_sender(
         inbound_id=row.id,
     )
     if inside:
-        return Disposition("processed", f"{sender} is not in the directory; told, admins told")
+        return Disposition(
+            "processed",
+            f"{sender} is not in the directory; told, admins told",
+            case_id=case.id if case is not None else None,
+        )
     return Disposition("triage", "an outsider tried to act; no reply, admins told")
 
 
@@ -194,7 +208,9 @@ def _staff_on_case(
         if directory.is_staff(sender):
             done = run_command(session, app, row, mail, case, parsed)
         else:
-            done = refuse_unknown_sender(session, app, row, mail, action="give a command")
+            done = refuse_unknown_sender(
+                session, app, row, mail, action="give a command", case=case
+            )
         # a bare word was meant as a command; one that opens a sentence also is a note
         if (
             sender == case.owner
@@ -502,9 +518,15 @@ def forward_to_owner(
     text: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """SPEC §6: what the owner did not write is passed on with its text and attachments."""
+    """SPEC §6: what the owner did not write is passed on with its text and attachments.
+
+    The new part comes first, so the owner sees at once what was said; when that is
+    not the whole mail, the full text follows. What sits below a reply is often the
+    point: a colleague's forward of the supplier's mail, answers typed between the
+    quoted lines, a report forwarded inside the reply.
+    """
     text = text or new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
-    full = mail.text if mail.text.strip() else text
+    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
     limit = 15_000_000
     attachments = []
     skipped = []
@@ -526,7 +548,8 @@ def forward_to_owner(
             "from": {"email": mail.sender_email, "name": mail.from_.name if mail.from_ else ""},
             "original_subject": mail.subject,
             "original_topic": topic(mail.subject),
-            "trimmed": bool(text.strip()) and len(text.strip()) < len(full.strip()),
+            # new_text() tidies trailing spaces; only a real cut repeats the whole mail
+            "trimmed": bool(text.strip()) and text.split() != full.split(),
             "original_date": mail.date,
             "reply_text": text,
             "full_text": full,

@@ -15,7 +15,8 @@ stranger who copies a tag lands in `Te beoordelen`.
 
 Bounces and auto-replies come from machines, not participants: they are
 matched through mailbot's own Message-IDs quoted in them (the original
-message a DSN returns, or In-Reply-To of an out-of-office), or by a case tag
+message a DSN returns, or In-Reply-To of an out-of-office), through our
+`X-Mailbot-Case` header on the original a DSN returns, or by a case tag
 in the subject when they come from one of that case's supplier's domains
 (ticket systems, and out-of-office replies that do not thread; SPEC §12).
 """
@@ -26,6 +27,10 @@ import base64
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import parseaddr
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -34,12 +39,15 @@ from mailbot.domain.commands import find_case_refs
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import html_to_text
 from mailbot.domain.subjects import subject_tags
+from mailbot.mail.parse import message_ids
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.threads import THREAD_ROOT_BYTES
 from mailbot.store.tables import Case, OutboundMessage, Participant
 
 OUR_MESSAGE_ID = re.compile(rb"mailbot\.[0-9a-f]{32}@[A-Za-z0-9.-]+")
+# how a DSN hands back the mail that failed: whole, or only its header block (RFC 3462)
+RETURNED_ORIGINAL = ("message/rfc822", "text/rfc822-headers")
 
 
 @dataclass(frozen=True)
@@ -153,18 +161,55 @@ def _tentative(session: Session, app: App, sender: str | None) -> Match | None:
     return Match(open_cases[0], 5, tentative=True)
 
 
+def returned_originals(mail: InboundMail) -> list[Message]:
+    """The header blocks of the mails a bounce hands back (attached, never its own headers)."""
+    parser = BytesHeaderParser(policy=compat32)
+    return [
+        parser.parsebytes(a.content)
+        for a in mail.attachments
+        if a.content_type in RETURNED_ORIGINAL
+    ]
+
+
 def quoted_message_ids(mail: InboundMail, raw: bytes) -> list[str]:
     """Our Message-IDs a bounce or auto-reply refers to: in its headers, quoted in
-    its text, or inside the returned original (plain or encoded attachment)."""
+    its text, or inside the returned original (plain or encoded attachment).
+
+    The returned original's own Message-ID counts in any form: where the server
+    chose it (EWS, Graph) it is not in our format, and it is what we recorded."""
     ids = [*mail.in_reply_to, *mail.references]
+    for original in returned_originals(mail):
+        ids += message_ids(str(original.get("Message-ID", "")))
     for blob in (raw, mail.text.encode(), *(a.content for a in mail.attachments)):
         ids += [m.decode() for m in OUR_MESSAGE_ID.findall(blob)]
     return list(dict.fromkeys(ids))
 
 
+def _by_returned_case_header(session: Session, app: App, mail: InboundMail) -> list[Case]:
+    """Cases named by the `X-Mailbot-Case` header of a returned original that is ours.
+
+    Only the original a DSN hands back counts, and only when it is From our mailbox:
+    the header on a mail's own headers is something any sender can write, so it
+    never attaches a mail to a case. A forged DSN could still name a case (refs are
+    easy to guess); it would only be recorded as a bounce and alert the owner, never
+    be read as a reply or a command.
+    """
+    own = app.own_address.lower()
+    refs: list[str] = []
+    for original in returned_originals(mail):
+        sender = parseaddr(str(original.get("From", "")))[1].lower()
+        if sender == own:
+            refs += find_case_refs(str(original.get("X-Mailbot-Case", "")))
+    return _cases_by_refs(session, list(dict.fromkeys(refs)))
+
+
 def match_automated(session: Session, app: App, mail: InboundMail, raw: bytes) -> Match | None:
-    """A bounce or auto-reply, by the Message-ID of our mail that it quotes."""
+    """A bounce or auto-reply, by the Message-ID of our mail that it quotes, else by our
+    `X-Mailbot-Case` header on the returned original (SPEC §6: the server may have
+    given our mail a Message-ID we never learned)."""
     found = _by_message_ids(session, quoted_message_ids(mail, raw))
+    if len(found) != 1:
+        found = _by_returned_case_header(session, app, mail)
     if len(found) == 1:
         return Match(found[0], 1)
     return None

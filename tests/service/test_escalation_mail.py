@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -9,12 +11,12 @@ from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailbot.clock import ManualClock
 from mailbot.config import Config
 from mailbot.store.db import Database
-from mailbot.store.tables import Case, InboundMessage, TimelineEvent
+from mailbot.store.tables import Case, InboundMessage, OutboundMessage, TimelineEvent
 from tests.scenario import Sent, Story, mail
 
 pytestmark = pytest.mark.database
@@ -180,6 +182,32 @@ def test_it_refuses_commands_from_staff_who_are_not_allowed(story: Story) -> Non
     assert "OPGELOST refused: not allowed" in timeline(story)
 
 
+def test_it_explains_a_command_on_a_case_from_outside_the_directory_under_its_tag(
+    story: Story,
+) -> None:
+    """SPEC §3: every mail about a case carries its tag and X-Mailbot-Case."""
+    step1 = letter(open_case(story), 1)
+    story.drop(
+        mail(
+            sender="nieuw@gemeente.example",
+            subject=f"Re: {step1.subject}",
+            body="ESCALEER",
+            in_reply_to=step1.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (explained,) = [m for m in story.new_mail() if m.to == ["nieuw@gemeente.example"]]
+    ref, _, step = cases(story)[0]
+    assert explained.subject.startswith(f"[{ref}] Niet uitgevoerd")
+    assert explained.mail.header("X-Mailbot-Case") == ref
+    assert step == 1, "nothing was carried out"
+    with db(story).session() as session:
+        refused = select(InboundMessage.case_id).where(
+            InboundMessage.from_addr == "nieuw@gemeente.example"
+        )
+        assert session.scalar(refused) is not None, "the refused mail stays on the case"
+
+
 def test_it_refuses_a_forged_owner_and_tells_the_admins(make_story: Callable[..., Story]) -> None:
     """SPEC §8: a staff From that our own server found failing DMARC is not staff."""
     story = make_story(mailbot={"trusted_authserv_id": "mx.gemeente.example"})
@@ -299,6 +327,74 @@ def test_a_colleagues_note_that_opens_with_a_command_word_still_reaches_the_owne
         assert to_piet == []
     else:
         assert len(to_piet) == 1 and answered in to_piet[0]
+
+
+SUPPLIER_MAIL_FORWARDED = (
+    "Anna, dit kreeg ik rechtstreeks van Acme.\n\n"
+    "-----Oorspronkelijk bericht-----\n"
+    f"Van: Jan Pietersen <{SM}>\n"
+    "Verzonden: dinsdag 8 december 2026 09:00\n"
+    f"Aan: Piet de Vries <{PIET}>\n"
+    "Onderwerp: back-ups\n\n"
+    "Oorzaak gevonden: defecte tape-robot. Vervangen op 10 december.\n"
+)
+INLINE_ANSWERS = (
+    "Zie onze antwoorden hieronder.\n\n"
+    "> Wilt u ons laten weten welke verbetermaatregel u neemt?\n\n"
+    "We vervangen de tape-robot op 10 december.\n\n"
+    "> Met vriendelijke groet,\n> Anna Jansen\n"
+)
+REPORT_FORWARDED = (
+    "Geachte mevrouw Jansen,\n\nHieronder het rapport van onze technicus.\n\n"
+    "---------- Forwarded message ---------\n"
+    "From: Tech <tech@acme.example>\n"
+    "Subject: RCA back-ups\n\n"
+    "Root cause: firmware van de tape-robot.\n"
+)
+
+
+def test_it_passes_on_the_supplier_mail_a_colleague_forwards_with_its_text(story: Story) -> None:
+    """SPEC §6: the forwarded mail below the colleague's note is the point of the note."""
+    out = open_case(story)
+    story.drop(
+        mail(sender=PIET, subject=f"FW: {letter(out, 1).subject}", body=SUPPLIER_MAIL_FORWARDED)
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA]
+    new, _, full = forward.text.partition("Het volledige bericht:")
+    assert "> Anna, dit kreeg ik rechtstreeks van Acme." in new
+    assert "> Oorzaak gevonden: defecte tape-robot." in full
+    assert "defecte tape-robot" in html_lib.unescape(forward.mail.html or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "html", "below"),
+    [
+        (INLINE_ANSWERS, None, "> We vervangen de tape-robot op 10 december."),
+        (REPORT_FORWARDED, None, "> Root cause: firmware van de tape-robot."),
+        ("", "<p>Zie bijlage.</p><blockquote>Wat gaat u doen?</blockquote>", "Wat gaat u doen?"),
+    ],
+    ids=["inline-answers", "forwarded-report", "html-only"],
+)
+def test_it_passes_on_what_a_supplier_wrote_below_the_quote(
+    story: Story, text: str, html: str | None, below: str
+) -> None:
+    """SPEC §6: the owner gets the new part first, then the whole mail as it came."""
+    step1 = letter(open_case(story), 1)
+    story.drop(
+        mail(
+            sender=SM,
+            subject=f"Re: {step1.subject}",
+            body=text,
+            html=html,
+            in_reply_to=step1.mail.message_id,
+        )
+    )
+    story.run(at(8))
+    (forward,) = story.new_mail()
+    assert forward.to == [ANNA]
+    assert below in forward.text.partition("Het volledige bericht:")[2]
 
 
 def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> None:
@@ -568,7 +664,7 @@ def test_it_moves_an_unlinked_tentative_match_to_triage(story: Story) -> None:
 # -- automated mail -------------------------------------------------------------------------------
 
 
-def bounce_of(original: Sent) -> bytes:
+def bounce_of(original: Sent, *, headers_only: bool = False) -> bytes:
     report = EmailMessage()
     report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.acme.example>"
     report["To"] = "leveranciers@gemeente.example"
@@ -578,7 +674,11 @@ def bounce_of(original: Sent) -> bytes:
         "This is the mail system at host mx.acme.example.\n\n"
         f"<{SM}>: host said: 550 5.1.1 User unknown\n"
     )
-    report.add_attachment(original.raw, maintype="message", subtype="rfc822")
+    if headers_only:  # RFC 3462: many servers hand back only the header block
+        head = re.split(rb"\r?\n\r?\n", original.raw, maxsplit=1)[0]
+        report.add_attachment(head, maintype="text", subtype="rfc822-headers")
+    else:
+        report.add_attachment(original.raw, maintype="message", subtype="rfc822")
     report.replace_header("Content-Type", "multipart/report; report-type=delivery-status")
     return report.as_bytes()
 
@@ -590,6 +690,59 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     (alert,) = story.new_mail()
     assert alert.to == [ANNA] and "Niet bezorgd: stap 1" in alert.subject
     assert any(s.startswith("delivery failed") for s in timeline(story))
+
+
+SERVER_ID = "AM0PR01MB1234.5678@eurprd01.prod.exchangelabs.com"
+
+
+def as_the_server_sent_it(original: Sent, sender: str | None = None) -> Sent:
+    """Our mail as Exchange sent it: with a Message-ID of the server's choosing."""
+    raw = original.raw.replace(f"<{original.mail.message_id}>".encode(), f"<{SERVER_ID}>".encode())
+    if sender is not None:
+        raw = raw.replace(b"<leveranciers@gemeente.example>", f"<{sender}>".encode(), 1)
+    return Sent(original.mail, raw)
+
+
+@pytest.mark.parametrize("headers_only", [False, True], ids=["whole-mail", "headers-only"])
+@pytest.mark.parametrize("learned", [True, False], ids=["server-id-recorded", "id-never-learned"])
+def test_it_alerts_the_owner_of_a_bounce_of_a_mail_the_server_gave_its_own_id(
+    story: Story, learned: bool, headers_only: bool
+) -> None:
+    """SPEC §6: we match the Message-ID the server used, and also our X-Mailbot-Case."""
+    step1 = letter(open_case(story), 1)
+    if learned:  # as the outbox records it when the backend reports the id it used
+        with db(story).session() as session:
+            session.execute(
+                update(OutboundMessage)
+                .where(OutboundMessage.message_id == step1.mail.message_id)
+                .values(message_id=SERVER_ID)
+            )
+    story.drop(bounce_of(as_the_server_sent_it(step1), headers_only=headers_only))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [ANNA]
+    assert ("Niet bezorgd: stap 1" if learned else "Niet bezorgd: een bericht") in alert.subject
+    assert any(s.startswith("delivery failed") for s in timeline(story))
+
+
+def test_it_trusts_x_mailbot_case_only_on_a_returned_mail_of_ours(story: Story) -> None:
+    """Anyone can write the header: on a mail's own headers, or on an original that was
+    not ours, it attaches nothing to a case."""
+    step1 = letter(open_case(story), 1)
+    ref = cases(story)[0][0]
+    story.drop(bounce_of(as_the_server_sent_it(step1, sender="spam@elders.example")))
+    story.drop(
+        mail(
+            sender="MAILER-DAEMON@elders.example",
+            subject="Undelivered Mail Returned to Sender",
+            body=f"<{SM}>: host said: 550 5.1.1 User unknown",
+            extra_headers=f"Auto-Submitted: auto-replied\nX-Mailbot-Case: {ref}",
+        )
+    )
+    story.run(at(7, hour=11))
+    assert all(m.to != [ANNA] for m in story.new_mail())
+    assert story.folder_count("Te beoordelen") == 2
+    assert not any(s.startswith("delivery failed") for s in timeline(story))
 
 
 def ticket_update(original: Sent, *, threaded: bool) -> bytes:
