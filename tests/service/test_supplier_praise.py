@@ -287,3 +287,46 @@ def test_a_suppliers_person_praised_by_our_staff_reacts_and_the_maker_hears_back
     )
     story.run(at(7))
     assert "Wat leuk, dank u!" in only(story.new_mail(), ANNA).text
+
+
+def test_a_supplier_sides_question_on_praise_reaches_the_coordinator_unanswered(
+    story: Story,
+) -> None:
+    """SPEC §6: on praise across the boundary, what the supplier's side writes that is no
+    command of the provider's (nor a receiver's reaction) is passed on to the coordinator,
+    with its text; nobody on the supplier's side gets an automatic answer."""
+    manager = "manager@acme.example"
+    story.drop(
+        mail(
+            sender="klant@klant.example",
+            subject="Compliment",
+            body="Jan Pietersen van Acme loste onze storing op zondag op. Top!",
+        )
+    )
+    story.run(at(2))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {SM}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(3))
+    ask = only(story.new_mail(), manager)
+    story.drop(
+        mail(
+            sender=manager,
+            sender_name="Mr. Manager",
+            subject=f"RE: {ask.subject}",
+            body="Mag ik het compliment ook in onze nieuwsbrief zetten?",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(4))
+    (forward,) = story.new_mail()
+    assert forward.to == [KARIN] and "[CMP-2026-0001]" in forward.subject
+    assert "Mr. Manager (manager@acme.example) van Acme Hosting" in forward.text
+    assert "> Mag ik het compliment ook in onze nieuwsbrief zetten?" in forward.text
+    assert cases(story)["CMP-2026-0001"].state == "assigned"
