@@ -1044,6 +1044,32 @@ def _cmp_forward(lang: str, t: dict[str, str]) -> Samples:
     ]
 
 
+def cmp_bounce(
+    t: dict[str, str], stage: str, failed: list[str], role: str | None, **bounced: Any
+) -> Context:
+    """`compliments.bounced()`: the context plus the mail that bounced and to whom."""
+    return cmp_context(t, stage) | {
+        "bounced": bounced or None,
+        "failed": failed,
+        "failed_role": role,
+        "bounce_subject": "Undelivered Mail Returned to Sender",
+    }
+
+
+@sample("cmp_bounce_alert")
+def _cmp_bounce_alert(lang: str, t: dict[str, str]) -> Samples:
+    maker_address = "j.degroot@klant.example"
+    thanks = {"topic": "Dank u wel voor uw compliment", "to": [maker_address]}
+    ask = {"topic": "Wil je dit compliment geven?", "to": [PROVIDER["email"]]}
+    given = {"topic": "Een compliment voor jou", "to": [PIET["email"]]}
+    return [
+        ("thanks", cmp_bounce(t, "registered", [maker_address], "maker", **thanks)),
+        ("provider", cmp_bounce(t, "assigned", [PROVIDER["email"]], "provider", **ask)),
+        ("receiver-no-address", cmp_bounce(t, "given", [], "receivers", **given)),
+        ("unknown", cmp_bounce(t, "reacted", [], None)),
+    ]
+
+
 @sample("cmp_cap_request")
 def _cmp_cap_request(lang: str, t: dict[str, str]) -> Samples:
     return [

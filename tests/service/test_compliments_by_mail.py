@@ -619,3 +619,43 @@ def test_a_colleagues_note_on_a_compliment_reaches_the_coordinator(story: Story)
     answer(story, KARIN, notice, "Even nagevraagd bij de servicedesk.")
     story.run(at(7, hour=12))
     assert story.new_mail() == []
+
+
+def bounce_of(original: Sent, failed: str) -> bytes:
+    report = EmailMessage()
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.klant.example>"
+    report["To"] = "leveranciers@gemeente.example"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report.set_content(f"<{failed}>: host said: 550 5.1.1 User unknown\n")
+    report.add_attachment(original.raw, maintype="message", subtype="rfc822")
+    report.replace_header("Content-Type", "multipart/report; report-type=delivery-status")
+    return report.as_bytes()
+
+
+def test_a_bounced_thank_you_is_told_to_the_coordinator_once(story: Story) -> None:
+    """SPEC §6: a bounce on a case reaches its owner (for a compliment: the coordinator),
+    saying which mail did not arrive and where; a second report on the same mail adds
+    nothing."""
+    praise(story)
+    thanks = only(story.outgoing(), MAKER)
+    story.drop(bounce_of(thanks, MAKER))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [KARIN]
+    assert alert.subject == "[CMP-2026-0001] Niet bezorgd: Dank u wel voor uw compliment"
+    assert f"kon niet worden bezorgd bij {MAKER}" in alert.text
+    assert "Het compliment loopt gewoon door" in alert.text
+    story.drop(bounce_of(thanks, MAKER))
+    story.run(at(7, hour=12))
+    assert story.new_mail() == [], "one alert per bounced mail"
+
+
+def test_a_bounced_bounce_alert_is_only_recorded(story: Story) -> None:
+    """An unreachable coordinator must not be alerted about each alert, forever."""
+    notice = praise(story)
+    story.drop(bounce_of(notice, KARIN))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    story.drop(bounce_of(alert, KARIN))
+    story.run(at(7, hour=12))
+    assert story.new_mail() == []
