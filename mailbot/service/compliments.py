@@ -235,7 +235,8 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
     ctx["actor_role"] = (
         ACTOR.get(Stage(effect.context["stage"])) if "stage" in effect.context else None
     )
-    template, language = effect.template, app.config.mailbot.language
+    template = effect.template
+    language = maker_language(app, case) if effect.to == "maker" else app.config.mailbot.language
     if supplier is not None:
         # praise across the boundary: formal letters in the supplier's language
         template = f"{effect.template}_supplier"
@@ -253,6 +254,17 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
         context=ctx,
         in_reply_to=cases.last_message_id(session, case),
     )
+
+
+def maker_language(app: App, case: Case) -> str:
+    """SPEC §12: a maker who is one of a supplier's people (an address on its domains, or
+    one of its contacts) hears back in that supplier's language, as the supplier's
+    providers and receivers do. No `_supplier` letters are needed: the mails to an
+    external maker are formal already."""
+    email = case.data.get("maker", {}).get("email")
+    directory = Directory(app.config)
+    supplier = None if directory.is_organisation(email) else directory.supplier_of(email)
+    return (supplier.language if supplier else None) or app.config.mailbot.language
 
 
 def reaction_goes_to_maker(app: App, case: Case, state: Compliment) -> bool:
@@ -285,7 +297,7 @@ def _reaction_mails(
             app,
             case=case,
             template="cmp_reaction_maker",
-            language=app.config.mailbot.language,
+            language=maker_language(app, case),
             to=[maker["email"]],
             dedup_key=f"compliment:{case.ref}:d{number}:reaction-maker",
             purpose="compliment",
