@@ -1013,6 +1013,64 @@ def _cmp_reaction_coordinator(lang: str, t: dict[str, str]) -> Samples:
     ]
 
 
+def cmp_forward(
+    t: dict[str, str], kind: str, author: Context, supplier: Context | None = None, **extra: Any
+) -> Context:
+    """`compliment_mail.forward_to_coordinators()`: the context plus the mail passed on."""
+    return cmp_context(t, "given") | {
+        "kind": kind,
+        "supplier": supplier,
+        "from": {"email": author["email"], "name": author["name"]},
+        "original_subject": f"RE: [{CMP_REF}] {t['compliment_subject']}",
+        "original_topic": t["compliment_subject"],
+        "trimmed": True,
+        "original_date": datetime(2026, 12, 3, 14, 12, tzinfo=UTC),
+        "reply_text": t["reaction"],
+        "attachments_skipped": [],
+        "inbound_id": 412,
+        **extra,
+    }
+
+
+@sample("cmp_forward")
+def _cmp_forward(lang: str, t: dict[str, str]) -> Samples:
+    maker_as_author = {"email": "j.degroot@klant.example", "name": t["maker"]}
+    stranger = {"email": "info@elders.example", "name": ""}
+    too_big = [{"name": "foto.jpg", "size": 22_000_000}]
+    return [
+        ("maker", cmp_forward(t, "maker", maker_as_author)),
+        ("supplier", cmp_forward(t, "supplier", JAN, dict(ACME))),
+        ("colleague", cmp_forward(t, "colleague", PIET, attachments_skipped=too_big)),
+        ("outsider-nameless", cmp_forward(t, "outsider", stranger, original_date=None)),
+    ]
+
+
+def cmp_bounce(
+    t: dict[str, str], stage: str, failed: list[str], role: str | None, **bounced: Any
+) -> Context:
+    """`compliments.bounced()`: the context plus the mail that bounced and to whom."""
+    return cmp_context(t, stage) | {
+        "bounced": bounced or None,
+        "failed": failed,
+        "failed_role": role,
+        "bounce_subject": "Undelivered Mail Returned to Sender",
+    }
+
+
+@sample("cmp_bounce_alert")
+def _cmp_bounce_alert(lang: str, t: dict[str, str]) -> Samples:
+    maker_address = "j.degroot@klant.example"
+    thanks = {"topic": "Dank u wel voor uw compliment", "to": [maker_address]}
+    ask = {"topic": "Wil je dit compliment geven?", "to": [PROVIDER["email"]]}
+    given = {"topic": "Een compliment voor jou", "to": [PIET["email"]]}
+    return [
+        ("thanks", cmp_bounce(t, "registered", [maker_address], "maker", **thanks)),
+        ("provider", cmp_bounce(t, "assigned", [PROVIDER["email"]], "provider", **ask)),
+        ("receiver-no-address", cmp_bounce(t, "given", [], "receivers", **given)),
+        ("unknown", cmp_bounce(t, "reacted", [], None)),
+    ]
+
+
 @sample("cmp_cap_request")
 def _cmp_cap_request(lang: str, t: dict[str, str]) -> Samples:
     return [

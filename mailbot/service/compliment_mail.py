@@ -26,7 +26,7 @@ from mailbot.domain.compliments import Stage
 from mailbot.domain.forwarded import find_forwarded
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import html_to_text, new_text
-from mailbot.domain.subjects import strip_prefixes
+from mailbot.domain.subjects import strip_prefixes, topic
 from mailbot.domain.suggest import Person, suggest
 from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
@@ -46,6 +46,7 @@ from mailbot.store.tables import Case, InboundMessage
 
 COORDINATOR_VERBS = {Verb.RECEIVER, Verb.PROVIDER, Verb.CLOSE}
 PROVIDER_VERBS = {Verb.GIVEN, Verb.CAP, Verb.NO_CAP, Verb.DONE}
+FORWARD_LIMIT = 15_000_000  # bytes of attachments passed on; the rest is named (SPEC §12)
 
 
 def is_compliment(app: App, row: InboundMessage, mail: InboundMail) -> bool:
@@ -147,7 +148,8 @@ def case_mail(
         if parsed is not None:
             return refuse_unknown_sender(session, app, row, mail, action="give a command")
     if not directory.is_staff(sender):
-        # the maker (or an outsider) writing back: a note for the coordinator, never a command
+        # the maker, a supplier's person or an outsider writing back: never a command and
+        # never answered; the coordinator reads it (SPEC §6)
         cases.record(
             session,
             case,
@@ -157,7 +159,10 @@ def case_mail(
             f"mail from {sender}: {mail.subject}",
             inbound_id=row.id,
         )
-        return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
+        forward_to_coordinators(session, app, row, mail, case)
+        return Disposition(
+            "processed", f"{case.ref}: mail from {sender} passed on", case_id=case.id
+        )
     # a receiver's reply is their reaction, also when it opens with a word that is a
     # command ("Help, wat een verrassing!"), unless it is one they may give here
     commands_here = isinstance(parsed, Command) and may(app, case, sender, parsed.verb)
@@ -170,6 +175,8 @@ def case_mail(
     cases.record(
         session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
     )
+    if sender not in service.coordinators(app):
+        forward_to_coordinators(session, app, row, mail, case)
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
 
 
@@ -249,6 +256,67 @@ def _reaction(
         session, app, case, compliments.Reacted(sender, reaction), actor=sender, inbound_id=row.id
     )
     return Disposition("processed", f"{case.ref}: reaction of {sender}", case_id=case.id)
+
+
+def forward_to_coordinators(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, case: Case
+) -> None:
+    """SPEC §6: for a compliment the owner is the coordinator; what the coordinator did not
+    write (the maker's afterthought, a supplier's question, a colleague's note) reaches
+    them under the case's tag with its text and attachments, the compliment's counterpart
+    of `escalation_mail.forward_to_owner`. Who wrote decides the wording: staff are
+    colleagues, anyone else was not answered."""
+    directory = Directory(app.config)
+    sender = mail.sender_email or ""
+    text = new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
+    full = mail.text if mail.text.strip() else text
+    attachments = []
+    skipped = []
+    total = 0
+    for attachment in mail.attachments:
+        if total + attachment.size > FORWARD_LIMIT:
+            skipped.append({"name": attachment.filename, "size": attachment.size})
+            continue
+        total += attachment.size
+        attachments.append(attachment)
+    supplier = None if directory.is_organisation(sender) else directory.supplier_of(sender)
+    person = directory.person(sender)  # a colleague is named as the directory knows them
+    name = (mail.from_.name if mail.from_ else "") or (person.name if person else "")
+    if directory.is_organisation(sender) or directory.is_staff(sender):
+        kind = "colleague"
+    elif sender == case.data.get("maker", {}).get("email"):
+        kind = "maker"
+    elif supplier is not None:
+        kind = "supplier"
+    else:
+        kind = "outsider"
+    ctx = service.context(app, case)
+    ctx.update(
+        {
+            "kind": kind,
+            "supplier": {"id": supplier.id, "name": supplier.name} if supplier else None,
+            "from": {"email": sender, "name": name},
+            "original_subject": mail.subject,
+            "original_topic": topic(mail.subject),
+            "trimmed": bool(text.strip()) and len(text.strip()) < len(full.strip()),
+            "original_date": mail.date,
+            "reply_text": text,
+            "attachments_skipped": skipped,
+            "inbound_id": row.id,
+        }
+    )
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template="cmp_forward",
+        language=app.config.mailbot.language,
+        to=service.coordinators(app),
+        dedup_key=f"compliment:{case.ref}:forward:{row.id}",
+        purpose="forward",
+        context=ctx,
+        attachments=attachments,
+    )
 
 
 def may(app: App, case: Case, sender: str, verb: Verb) -> bool:

@@ -12,9 +12,11 @@ Mail to the maker is formal (`u`), mail inside the organisation informal
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailbot.domain import compliments
@@ -30,11 +32,12 @@ from mailbot.domain.compliments import (
     Schedule,
     Stage,
 )
+from mailbot.domain.subjects import topic
 from mailbot.service import cases
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.threads import thread_index
-from mailbot.store.tables import Case, Deadline, Participant
+from mailbot.store.tables import Case, Deadline, OutboundMessage, Participant
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +235,8 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
     ctx["actor_role"] = (
         ACTOR.get(Stage(effect.context["stage"])) if "stage" in effect.context else None
     )
-    template, language = effect.template, app.config.mailbot.language
+    template = effect.template
+    language = maker_language(app, case) if effect.to == "maker" else app.config.mailbot.language
     if supplier is not None:
         # praise across the boundary: formal letters in the supplier's language
         template = f"{effect.template}_supplier"
@@ -250,6 +254,17 @@ def send(session: Session, app: App, case: Case, state: Compliment, effect: Mail
         context=ctx,
         in_reply_to=cases.last_message_id(session, case),
     )
+
+
+def maker_language(app: App, case: Case) -> str:
+    """SPEC §12: a maker who is one of a supplier's people (an address on its domains, or
+    one of its contacts) hears back in that supplier's language, as the supplier's
+    providers and receivers do. No `_supplier` letters are needed: the mails to an
+    external maker are formal already."""
+    email = case.data.get("maker", {}).get("email")
+    directory = Directory(app.config)
+    supplier = None if directory.is_organisation(email) else directory.supplier_of(email)
+    return (supplier.language if supplier else None) or app.config.mailbot.language
 
 
 def reaction_goes_to_maker(app: App, case: Case, state: Compliment) -> bool:
@@ -282,7 +297,7 @@ def _reaction_mails(
             app,
             case=case,
             template="cmp_reaction_maker",
-            language=app.config.mailbot.language,
+            language=maker_language(app, case),
             to=[maker["email"]],
             dedup_key=f"compliment:{case.ref}:d{number}:reaction-maker",
             purpose="compliment",
@@ -300,6 +315,73 @@ def _reaction_mails(
         context=ctx,
         in_reply_to=cases.last_message_id(session, case),
     )
+
+
+def bounced(
+    session: Session,
+    app: App,
+    case: Case,
+    *,
+    failed: Sequence[str],
+    bounce_subject: str,
+    quoted: Sequence[str],
+    inbound_id: int,
+) -> None:
+    """A mail of this compliment could not be delivered: the coordinator hears which mail
+    and to whom (SPEC §6: bounces reach the owner), once per bounced mail, so a delay
+    warning followed by the failure makes one alert. The bounced mail is the one of ours
+    the report quotes that went to a failed address (else the newest quoted: the older
+    ones are merely its References). An alert that bounced itself is only recorded,
+    or an unreachable coordinator would be alerted about the alert forever."""
+    ours = (
+        list(
+            session.scalars(
+                select(OutboundMessage)
+                .where(OutboundMessage.message_id.in_(quoted), OutboundMessage.case_id == case.id)
+                .order_by(OutboundMessage.id.desc())
+            )
+        )
+        if quoted
+        else []
+    )
+    lost = next((o for o in ours if set(failed) & set(o.recipients)), ours[0] if ours else None)
+    if lost is not None and ":bounce:" in lost.dedup_key:
+        return
+    state = state_of(case)
+    ctx = context(app, case, state)
+    ctx.update(
+        {
+            "bounced": {"topic": topic(lost.subject), "to": list(lost.recipients)}
+            if lost
+            else None,
+            "failed": list(failed),
+            "failed_role": _role_of(case, state, set(failed or (lost.recipients if lost else ()))),
+            "bounce_subject": bounce_subject,
+        }
+    )
+    which = f"bounce:{lost.id}" if lost else f"bounce:in-{inbound_id}"
+    cases.send_rendered(
+        session,
+        app,
+        case=case,
+        template="cmp_bounce_alert",
+        language=app.config.mailbot.language,
+        to=coordinators(app),
+        dedup_key=f"compliment:{case.ref}:{which}",
+        purpose="notice",
+        context=ctx,
+    )
+
+
+def _role_of(case: Case, state: Compliment, addresses: set[str]) -> str | None:
+    """Whom a mail failed to reach, in the compliment's words (the alert's advice follows)."""
+    if case.data.get("maker", {}).get("email") in addresses:
+        return "maker"
+    if state.provider in addresses:
+        return "provider"
+    if addresses & set(state.receivers):
+        return "receivers"
+    return None
 
 
 def context(app: App, case: Case, state: Compliment | None = None) -> dict[str, Any]:

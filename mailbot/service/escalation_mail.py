@@ -21,7 +21,7 @@ from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import html_to_text, new_text
 from mailbot.domain.requests import RequestProblem, parse_request
 from mailbot.domain.subjects import topic
-from mailbot.service import cases, escalations
+from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
@@ -610,6 +610,16 @@ def automated_mail(
                 case,
                 ladder.Bounced(step, failed, mail.subject),
                 actor=sender,
+                inbound_id=row.id,
+            )
+        else:
+            compliments.bounced(
+                session,
+                app,
+                case,
+                failed=failed,
+                bounce_subject=mail.subject,
+                quoted=quoted_message_ids(mail, row.raw or b""),
                 inbound_id=row.id,
             )
         return Disposition(

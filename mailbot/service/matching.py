@@ -145,18 +145,18 @@ def match(session: Session, app: App, mail: InboundMail) -> Match | None:
 
 
 def _tentative(session: Session, app: App, sender: str | None) -> Match | None:
+    """Rule 5 counts every open case about the supplier, a compliment as well: with two,
+    the mail may be about either and mailbot never guesses. The one case must be an
+    escalation, as KOPPEL/NIET is the escalation owner's question."""
     supplier = Directory(app.config).supplier_of(sender)
     if supplier is None:
         return None
     open_cases = list(
         session.scalars(
-            select(Case)
-            .where(Case.kind == "escalation", Case.supplier_id == supplier.id)
-            .where(Case.closed_at.is_(None))
-            .limit(2)
+            select(Case).where(Case.supplier_id == supplier.id, Case.closed_at.is_(None)).limit(2)
         )
     )
-    if len(open_cases) != 1:
+    if len(open_cases) != 1 or open_cases[0].kind != "escalation":
         return None
     return Match(open_cases[0], 5, tentative=True)
 

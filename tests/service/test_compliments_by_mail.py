@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -278,8 +279,11 @@ def test_it_refuses_compliment_commands_from_the_wrong_role(story: Story) -> Non
         )
     )
     story.run(at(8))
-    (refusal,) = story.new_mail()
-    assert refusal.to == [ANNA] and "complimentcoördinator" in refusal.text
+    out = story.new_mail()
+    refusal = only(out, ANNA)
+    assert "complimentcoördinator" in refusal.text
+    # the maker's GEGEVEN is no command and gets no answer; the coordinator reads it (SPEC §6)
+    assert [m.to for m in out if m is not refusal] == [[KARIN]]
 
 
 def test_it_answers_help_on_a_compliment_with_the_compliment_commands(story: Story) -> None:
@@ -575,3 +579,83 @@ def test_status_with_a_case_number_answers_for_that_case_on_a_compliment_too(
     story.run(at(7, hour=12))
     status = only(story.new_mail(), KARIN)
     assert "CMP-2026-0002" in status.subject
+
+
+def test_a_makers_reply_reaches_the_coordinator_with_its_text_and_attachments(
+    story: Story,
+) -> None:
+    """SPEC §6: what the owner (for a compliment: the coordinator) did not write is passed
+    on under the case's tag with the original text; the maker gets no answer."""
+    praise(story)
+    thanks = only(story.outgoing(), MAKER)
+    reply = EmailMessage()
+    reply["From"] = f"Mevr. J. de Groot <{MAKER}>"
+    reply["To"] = "leveranciers@gemeente.example"
+    reply["Subject"] = f"Re: {thanks.subject}"
+    reply["In-Reply-To"] = f"<{thanks.mail.message_id}>"
+    reply["Message-ID"] = "<ook-marieke@klant.example>"
+    reply.set_content("Vergeten te melden: ook Marieke Smit hielp mee, zij verdient het ook!")
+    reply.add_attachment(b"\x89PNG foto", maintype="image", subtype="png", filename="team.png")
+    story.drop(reply.as_bytes())
+    story.run(at(7, hour=11))
+    (forward,) = story.new_mail()  # to the coordinator only: the maker is never answered
+    assert forward.to == [KARIN]
+    assert forward.subject.startswith("[CMP-2026-0001] Bericht van Mevr. J. de Groot")
+    assert "> Vergeten te melden: ook Marieke Smit hielp mee" in forward.text
+    assert [(a.filename, a.content) for a in forward.mail.attachments] == [
+        ("team.png", b"\x89PNG foto")
+    ]
+
+
+def test_a_colleagues_note_on_a_compliment_reaches_the_coordinator(story: Story) -> None:
+    """A staff member's reply without a command is a note; the coordinator reads it too
+    (the coordinator's own notes stay on the timeline only)."""
+    notice = praise(story)
+    answer(story, PIET, notice, "Leuk! Anna deed eigenlijk het meeste werk.")
+    story.run(at(7, hour=11))
+    forward = only(story.new_mail(), KARIN)
+    assert "Je collega Piet de Vries" in forward.text
+    assert "> Leuk! Anna deed eigenlijk het meeste werk." in forward.text
+    answer(story, KARIN, notice, "Even nagevraagd bij de servicedesk.")
+    story.run(at(7, hour=12))
+    assert story.new_mail() == []
+
+
+def bounce_of(original: Sent, failed: str) -> bytes:
+    report = EmailMessage()
+    report["From"] = "Mail Delivery System <MAILER-DAEMON@mx.klant.example>"
+    report["To"] = "leveranciers@gemeente.example"
+    report["Subject"] = "Undelivered Mail Returned to Sender"
+    report.set_content(f"<{failed}>: host said: 550 5.1.1 User unknown\n")
+    report.add_attachment(original.raw, maintype="message", subtype="rfc822")
+    report.replace_header("Content-Type", "multipart/report; report-type=delivery-status")
+    return report.as_bytes()
+
+
+def test_a_bounced_thank_you_is_told_to_the_coordinator_once(story: Story) -> None:
+    """SPEC §6: a bounce on a case reaches its owner (for a compliment: the coordinator),
+    saying which mail did not arrive and where; a second report on the same mail adds
+    nothing."""
+    praise(story)
+    thanks = only(story.outgoing(), MAKER)
+    story.drop(bounce_of(thanks, MAKER))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    assert alert.to == [KARIN]
+    assert alert.subject == "[CMP-2026-0001] Niet bezorgd: Dank u wel voor uw compliment"
+    assert f"kon niet worden bezorgd bij {MAKER}" in alert.text
+    assert "Het compliment loopt gewoon door" in alert.text
+    story.drop(bounce_of(thanks, MAKER))
+    story.run(at(7, hour=12))
+    assert story.new_mail() == [], "one alert per bounced mail"
+
+
+def test_a_bounced_bounce_alert_is_only_recorded(story: Story) -> None:
+    """An unreachable coordinator must not be alerted about each alert, forever."""
+    notice = praise(story)
+    story.drop(bounce_of(notice, KARIN))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    story.drop(bounce_of(alert, KARIN))
+    story.run(at(7, hour=12))
+    assert story.new_mail() == []

@@ -661,6 +661,29 @@ def test_it_moves_an_unlinked_tentative_match_to_triage(story: Story) -> None:
         assert invoice is not None and invoice.case_id is None and invoice.destination == "triage"
 
 
+def test_it_does_not_guess_when_the_supplier_has_a_compliment_open_as_well(story: Story) -> None:
+    """SPEC §6 rule 5: "a supplier with exactly one open case"; a compliment about the
+    supplier is a case too, so a mail without a reference may be about either."""
+    open_case(story)
+    story.drop(
+        mail(
+            sender=PIET,
+            subject="Compliment voor Jan Pietersen van Acme",
+            body=f"Jan Pietersen van Acme Hosting ({SM}) hielp ons super.",
+        )
+    )
+    story.run(at(7, hour=11))
+    story.new_mail()
+    assert [c[0] for c in cases(story)] == ["ESC-2026-0001", "CMP-2026-0001"]
+    story.drop(mail(sender="support@acme.example", subject="Vraag", body="Nog een vraag."))
+    story.run(at(8, hour=8))
+    assert not any("Hoort dit bij je escalatie?" in m.subject for m in story.new_mail())
+    with db(story).session() as session:
+        question = session.scalar(select(InboundMessage).where(InboundMessage.subject == "Vraag"))
+        assert question is not None and question.case_id is None
+        assert question.destination == "triage"
+
+
 # -- automated mail -------------------------------------------------------------------------------
 
 

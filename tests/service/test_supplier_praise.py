@@ -332,3 +332,101 @@ def test_a_supplier_side_provider_gives_it_only_with_a_plain_command(
     )
     story.run(at(4))
     assert (cases(story)["CMP-2026-0001"].state == "given") is given
+
+
+def test_a_supplier_sides_question_on_praise_reaches_the_coordinator_unanswered(
+    story: Story,
+) -> None:
+    """SPEC §6: on praise across the boundary, what the supplier's side writes that is no
+    command of the provider's (nor a receiver's reaction) is passed on to the coordinator,
+    with its text; nobody on the supplier's side gets an automatic answer."""
+    manager = "manager@acme.example"
+    story.drop(
+        mail(
+            sender="klant@klant.example",
+            subject="Compliment",
+            body="Jan Pietersen van Acme loste onze storing op zondag op. Top!",
+        )
+    )
+    story.run(at(2))
+    notice = only(story.new_mail(), KARIN)
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {SM}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(3))
+    ask = only(story.new_mail(), manager)
+    story.drop(
+        mail(
+            sender=manager,
+            sender_name="Mr. Manager",
+            subject=f"RE: {ask.subject}",
+            body="Mag ik het compliment ook in onze nieuwsbrief zetten?",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(4))
+    (forward,) = story.new_mail()
+    assert forward.to == [KARIN] and "[CMP-2026-0001]" in forward.subject
+    assert "Mr. Manager (manager@acme.example) van Acme Hosting" in forward.text
+    assert "> Mag ik het compliment ook in onze nieuwsbrief zetten?" in forward.text
+    assert cases(story)["CMP-2026-0001"].state == "assigned"
+
+
+def test_a_suppliers_person_who_praises_us_hears_back_in_the_suppliers_language(
+    story: Story,
+) -> None:
+    """SPEC §12: `language` may be set per supplier (Globex: English); a maker from the
+    supplier's domain is thanked, and later told the reaction, in that language."""
+    maker, piet = "sam@globex.example", "p.devries@gemeente.example"
+    story.drop(
+        mail(
+            sender=maker,
+            sender_name="Sam Miles",
+            subject="Compliment",
+            body="Piet de Vries of your service desk helped us brilliantly.",
+        )
+    )
+    story.run(at(2))
+    out = story.new_mail()
+    thanks = only(out, maker)
+    assert thanks.subject.endswith("Thank you for your compliment")
+    assert thanks.text.startswith("Dear Sam Miles,")
+    notice = only(out, KARIN)
+    assert "Nieuw compliment" in notice.subject, "the coordinator still reads Dutch"
+    story.drop(
+        mail(
+            sender=KARIN,
+            subject=f"Re: {notice.subject}",
+            body=f"ONTVANGER: {piet}",
+            in_reply_to=notice.mail.message_id,
+        )
+    )
+    story.run(at(3))
+    ask = only(story.new_mail(), "m.smit@gemeente.example")
+    story.drop(
+        mail(
+            sender="m.smit@gemeente.example",
+            subject=f"Re: {ask.subject}",
+            body="GEGEVEN",
+            in_reply_to=ask.mail.message_id,
+        )
+    )
+    story.run(at(4))
+    given = only(story.new_mail(), piet)
+    story.drop(
+        mail(
+            sender=piet,
+            subject=f"Re: {given.subject}",
+            body="Graag gedaan!",
+            in_reply_to=given.mail.message_id,
+        )
+    )
+    story.run(at(7))
+    response = only(story.new_mail(), maker)
+    assert response.subject.endswith("The response to your compliment")
+    assert "> Graag gedaan!" in response.text
