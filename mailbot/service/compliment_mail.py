@@ -146,7 +146,9 @@ def case_mail(
         if sender in state.receivers and state.stage is Stage.GIVEN:
             return _reaction(session, app, row, mail, case)
         if parsed is not None:
-            return refuse_unknown_sender(session, app, row, mail, action="give a command")
+            return refuse_unknown_sender(
+                session, app, row, mail, action="give a command", case=case
+            )
     if not directory.is_staff(sender):
         # the maker, a supplier's person or an outsider writing back: never a command and
         # never answered; the coordinator reads it (SPEC §6)
