@@ -4,8 +4,9 @@ Mail that no rule claims goes to the triage folder; the people in `triage_to`
 (default: the admins) hear about it once a working day at 09:00, with each
 message quoted so they can act without opening the shared mailbox. Mail from
 our own organisation comes with its original attached; attachments of mail
-from outsiders are never forwarded (SPEC §12). A marker in `meta` remembers the
-last message that was reported.
+from outsiders are never forwarded (SPEC §12). Each message records when it was
+reported: mail can reach triage long after it arrived (an owner answers NIET to
+a tentative match), so "everything after the last one reported" would skip it.
 """
 
 from __future__ import annotations
@@ -22,10 +23,9 @@ from mailbot.mail.parse import parse
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.outbox import enqueue
-from mailbot.store.tables import InboundMessage, Meta, OutboundMessage
+from mailbot.store.tables import InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
-MARKER = "triage_reported_until"
 LIMIT = 50  # messages listed in one notice; the rest are counted
 
 
@@ -36,7 +36,6 @@ def send_triage_notice(app: App) -> int:
     today = calendar.local_date(now)
     if not calendar.is_working_day(today) or now < calendar.at_send_hour(today):
         return 0
-    after = int(app.db.get_meta(MARKER) or 0)
     dedup_key = f"triage:{today.isoformat()}"
     with app.db.session() as session:
         if session.scalar(select(OutboundMessage.id).where(OutboundMessage.dedup_key == dedup_key)):
@@ -44,7 +43,10 @@ def send_triage_notice(app: App) -> int:
         rows = list(
             session.scalars(
                 select(InboundMessage)
-                .where(InboundMessage.destination == "triage", InboundMessage.id > after)
+                .where(
+                    InboundMessage.destination == "triage",
+                    InboundMessage.triage_reported_at.is_(None),
+                )
                 .order_by(InboundMessage.id)
             )
         )
@@ -93,6 +95,7 @@ def send_triage_notice(app: App) -> int:
                 attachments=tuple(attachments),
             ),
         )
-        session.merge(Meta(key=MARKER, value=str(rows[-1].id)))  # with the notice, or not at all
+        for row in rows:  # with the notice, or not at all
+            row.triage_reported_at = now
     log.info("triage notice: %d message(s)", len(rows))
     return len(rows)

@@ -792,3 +792,29 @@ def test_it_batches_triage_notices_at_most_once_a_day(story: Story) -> None:
     assert [a.filename for a in next_day.mail.attachments] == [
         f"bericht-{n}.eml" for n in [int(next_day.text.split("#")[2].split(" ")[0])]
     ], "a colleague's mail is attached, an outsider's is not"
+
+
+def test_it_tells_the_admins_of_mail_unlinked_after_a_later_notice(story: Story) -> None:
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Factuur", body="Bijgaand de factuur."))
+    story.run(at(8, hour=8))
+    (question,) = story.new_mail()
+    story.drop(mail(sender="iemand@elders.example", subject="Losse vraag", body="Hallo?"))
+    story.run(at(8, hour=9))
+    (daily,) = [m for m in story.new_mail() if m.to == [ADMIN]]
+    assert "Losse vraag" in daily.text and "Factuur" not in daily.text
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {question.subject}",
+            body="NIET",
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(8, hour=11))
+    story.new_mail()
+    story.run(at(9, hour=9))
+    (next_day,) = [m for m in story.new_mail() if m.to == [ADMIN]]
+    assert "1 bericht zonder zaak" in next_day.subject
+    assert "Factuur" in next_day.text and "unlinked from ESC-2026-0001" in next_day.text
+    assert "Losse vraag" not in next_day.text, "reported once"
