@@ -818,3 +818,68 @@ def test_it_tells_the_admins_of_mail_unlinked_after_a_later_notice(story: Story)
     assert "1 bericht zonder zaak" in next_day.subject
     assert "Factuur" in next_day.text and "unlinked from ESC-2026-0001" in next_day.text
     assert "Losse vraag" not in next_day.text, "reported once"
+
+
+def test_it_quotes_every_triage_message_and_brings_what_does_not_fit_the_next_day(
+    story: Story,
+) -> None:
+    for n in range(52):
+        story.drop(
+            mail(sender=f"iemand{n}@elders.example", subject=f"Vraag {n}", body=f"Inhoud {n}")
+        )
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    quoted = {line for line in daily.text.splitlines() if line.startswith("> Inhoud")}
+    assert quoted == {f"> Inhoud {n}" for n in range(50)}
+    assert "52 berichten" in daily.subject
+    assert "Nog 2 berichten volgen in de volgende melding" in daily.text
+    story.run(at(8, hour=9))
+    (next_day,) = story.new_mail()
+    assert "2 berichten" in next_day.subject
+    assert "> Inhoud 50" in next_day.text and "> Inhoud 51" in next_day.text
+    assert "volgende melding" not in next_day.text
+
+
+def test_it_quotes_a_long_triage_message_in_full_or_says_where_the_whole_one_is(
+    story: Story,
+) -> None:
+    def lines(count: int) -> str:
+        return "\n".join(f"regel {n}" for n in range(1, count + 1))
+
+    story.drop(mail(sender="iemand@elders.example", subject="Lange vraag", body=lines(30)))
+    story.drop(mail(sender="ander@elders.example", subject="Heel lange vraag", body=lines(150)))
+    story.drop(mail(sender=PIET, subject="Heel lang verslag", body=lines(150)))
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    parts = daily.text.split("\n#")
+    short, long, colleague = (
+        next(p for p in parts if f"– {s}\n" in p)
+        for s in ("Lange vraag", "Heel lange vraag", "Heel lang verslag")
+    )
+    assert "> regel 30" in short and "Ingekort" not in short
+    number = long.split(" ")[0]
+    assert "> regel 100\n" in long and "> regel 101" not in long
+    assert f'(Ingekort. Het hele bericht is #{number} in de map "Te beoordelen".)' in long
+    (attached,) = [a.filename for a in daily.mail.attachments]
+    assert f"(Ingekort. Het hele bericht zit als bijlage bij deze mail: {attached}.)" in colleague
+
+
+def test_it_brings_a_colleagues_original_that_would_make_the_notice_too_big_the_next_day(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.service import triage
+
+    monkeypatch.setattr(triage, "ATTACHED_BYTES", 2_000)
+    story.drop(mail(sender=PIET, subject="Verslag 1", body="x" * 1_000))
+    story.drop(mail(sender=PIET, subject="Verslag 2", body="x" * 1_000))
+    story.drop(mail(sender=PIET, subject="Verslag 3", body="x" * 5_000))
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    assert "Verslag 1" in daily.text and "Verslag 2" not in daily.text
+    assert "Nog 2 berichten volgen in de volgende melding" in daily.text
+    assert len(daily.mail.attachments) == 1
+    story.run(at(8, hour=9))
+    (next_day,) = story.new_mail()
+    assert "Verslag 2" in next_day.text and "Verslag 3" in next_day.text
+    assert "Het origineel is te groot om mee te sturen" in next_day.text
+    assert len(next_day.mail.attachments) == 1
