@@ -621,6 +621,13 @@ def _unknown_case(lang: str, t: dict[str, str]) -> Samples:
     return [("unknown", sender(MANAGER, t) | {"ref": "ESC-2026-0099"})]
 
 
+@sample("command_without_case")
+def _command_without_case(lang: str, t: dict[str, str]) -> Samples:
+    """`router._unmatched_staff()`: a command in a mail that belongs to no case."""
+    verb = {"nl": "PAUZE", "en": "PAUSE"}[lang]
+    return [("pause", sender(OWNER, t) | {"verb": verb, "folder": "Te beoordelen"})]
+
+
 @sample("handover")
 def _handover(lang: str, t: dict[str, str]) -> Samples:
     """`escalation_mail.change_owner()`."""
@@ -1175,6 +1182,7 @@ QUIET = (
     "near_miss",
     "not_in_directory",
     "unknown_case",
+    "command_without_case",
     "command_refused",
     "command_error",
     "esc_outcome_request",

@@ -288,6 +288,27 @@ def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> No
     assert "Onbekend zaaknummer" in unknown.subject
 
 
+def test_it_asks_which_case_a_command_without_one_is_for_and_changes_nothing(
+    story: Story,
+) -> None:
+    open_case(story)
+    before = timeline(story)
+    story.drop(mail(sender=ANNA, subject="back-ups acme", body="PAUZE 5 werkdagen"))
+    story.drop(mail(sender=PIET, subject="printer", body="Escalate this please, it is urgent"))
+    story.drop(mail(sender=BERT, subject="Losse vraag", body="Weet iemand hoe dit werkt?"))
+    story.run(at(8))
+    out = story.new_mail()
+    (to_anna,) = [m for m in out if m.to == [ANNA]]
+    assert "Bij welke zaak hoort PAUZE?" in to_anna.subject and "[ESC-" in to_anna.text
+    (to_piet,) = [m for m in out if m.to == [PIET]]
+    assert "Which case is ESCALATE for?" in to_piet.subject
+    assert not [m for m in out if m.to == [BERT]], "an ordinary mail is no command"
+    assert timeline(story) == before
+    assert story.folder_count("Te beoordelen") == 3
+    (notice,) = [m for m in out if m.to == [ADMIN]]
+    assert "PAUZE without a case; asked the sender which case" in notice.text
+
+
 @pytest.mark.parametrize(
     "sender",
     [PIET, "contractmanagement-list@gemeente.example"],
