@@ -803,6 +803,7 @@ def test_it_batches_triage_notices_at_most_once_a_day(story: Story) -> None:
     story.run(at(7, hour=9))
     (daily,) = story.new_mail()
     assert "3 berichten" in daily.subject
+    assert daily.mail.header("X-Mailbot-Case") == "none", "SPEC §6: on every mail"
     story.drop(mail(sender="nog@elders.example", subject="Vraag 4", body="?"))
     story.drop(mail(sender=PIET, subject="Losse vraag", body="Weet iemand hoe dit werkt?"))
     story.run(at(7, hour=15))
