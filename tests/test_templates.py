@@ -622,6 +622,13 @@ def _unknown_case(lang: str, t: dict[str, str]) -> Samples:
     return [("unknown", sender(MANAGER, t) | {"ref": "ESC-2026-0099"})]
 
 
+@sample("command_without_case")
+def _command_without_case(lang: str, t: dict[str, str]) -> Samples:
+    """`router._unmatched_staff()`: a command in a mail that belongs to no case."""
+    verb = {"nl": "PAUZE", "en": "PAUSE"}[lang]
+    return [("pause", sender(OWNER, t) | {"verb": verb, "folder": "Te beoordelen"})]
+
+
 @sample("handover")
 def _handover(lang: str, t: dict[str, str]) -> Samples:
     """`escalation_mail.change_owner()`."""
@@ -703,7 +710,7 @@ def _delivery_failed(lang: str, t: dict[str, str]) -> Samples:
 
 @sample("triage_notice")
 def _triage_notice(lang: str, t: dict[str, str]) -> Samples:
-    """`triage.send_triage_notice()`: the day's unclaimed mail, at most 50 listed."""
+    """`triage.send_triage_notice()`: the day's unclaimed mail, at most 50 per notice."""
     outside = {
         "id": 140,
         "from": FROM["email"],
@@ -711,7 +718,10 @@ def _triage_notice(lang: str, t: dict[str, str]) -> Samples:
         "date": datetime(2026, 12, 3, 14, 12, tzinfo=UTC),
         "why": "matched no case and is no command",
         "excerpt": t["reply"],
+        "cut": False,
         "inside": False,
+        "attachment": None,
+        "too_big": False,
     }
     inside = {
         "id": 141,
@@ -720,13 +730,20 @@ def _triage_notice(lang: str, t: dict[str, str]) -> Samples:
         "date": datetime(2026, 12, 3, 15, 40, tzinfo=UTC),
         "why": "list mail that matched no case",
         "excerpt": "",
+        "cut": False,
         "inside": True,
+        "attachment": "bericht-141.eml",
+        "too_big": False,
     }
-    folder = {"folder": "Te beoordelen"}
+    cut = [outside | {"cut": True}, inside | {"excerpt": t["reply"], "cut": True}]
+    huge = inside | {"attachment": None, "too_big": True}
+    folder = {"folder": "Te beoordelen", "limit": 50, "limit_mb": 15}
     return [
         ("one", {"items": [outside], "more": 0} | folder),
         ("two", {"items": [outside, inside], "more": 0} | folder),
         ("more", {"items": [outside, inside], "more": 12} | folder),
+        ("one more", {"items": [huge], "more": 1} | folder),
+        ("cut", {"items": cut, "more": 0} | folder),
     ]
 
 
@@ -1224,6 +1241,7 @@ QUIET = (
     "near_miss",
     "not_in_directory",
     "unknown_case",
+    "command_without_case",
     "command_refused",
     "command_error",
     "esc_outcome_request",

@@ -29,6 +29,7 @@ from email.utils import format_datetime, formataddr
 from io import BytesIO
 
 from mailbot.domain.message import Address, Attachment
+from mailbot.mail.port import NO_CASE
 
 _LINEBREAKS = re.compile(r"[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
 
@@ -177,8 +178,7 @@ def compose(
         headers.append(
             ("References", " ".join(f"<{header_safe(r, 500)}>" for r in mail.references[-10:]))
         )
-    if mail.case_ref:
-        headers.append(("X-Mailbot-Case", header_safe(mail.case_ref, 40)))
+    headers.append(("X-Mailbot-Case", header_safe(mail.case_ref or NO_CASE, 40)))
     if mail.automated:
         headers += [
             ("Auto-Submitted", "auto-generated"),

@@ -118,7 +118,15 @@ from oauthlib.oauth2 import OAuth2Error  # type: ignore[import-untyped]
 
 from mailbot.config import Config, ConfigError
 from mailbot.mail.parse import message_ids
-from mailbot.mail.port import INBOX, Envelope, Listing, MailboxError, SentCopy, folder_report
+from mailbot.mail.port import (
+    INBOX,
+    Envelope,
+    Listing,
+    MailboxError,
+    SentCopy,
+    case_of_header,
+    folder_report,
+)
 
 log = logging.getLogger(__name__)
 
@@ -787,7 +795,7 @@ class EwsMailbox:
                     item.id, raws[item.id], message_id=_bare(item.message_id)
                 )
                 if item.mailbot_case:  # the property Exchange keeps, before the header
-                    copy = replace(copy, case_ref=item.mailbot_case)
+                    copy = replace(copy, case_ref=case_of_header(item.mailbot_case))
                 copies.append(copy)
         return copies, state
 

@@ -79,6 +79,17 @@ class Envelope:
     recipients: Sequence[str]
 
 
+# The `X-Mailbot-Case` of mail that belongs to no case (admin and triage notices, an
+# answer to a command without a case): SPEC §6 wants the header on every mail we send.
+NO_CASE = "none"
+
+
+def case_of_header(value: str | None) -> str | None:
+    """The case an `X-Mailbot-Case` value names; None for "no case" or no value."""
+    value = (value or "").strip()
+    return None if not value or value.lower() == NO_CASE else value
+
+
 @dataclass(frozen=True, slots=True)
 class SentCopy:
     """A message found in Sent: mailbot's header values are enough to recognise it.
@@ -98,11 +109,10 @@ class SentCopy:
         `message_id` when the server reports it apart from the MIME."""
         fields = BytesHeaderParser(policy=compat32).parsebytes(header, headersonly=True)
         found = message_ids(str(fields.get("Message-ID") or ""))
-        case_ref = decode_header_value(fields.get("X-Mailbot-Case") or "")
         return cls(
             key=key,
             message_id=message_id or (found[0] if found else None),
-            case_ref=case_ref or None,
+            case_ref=case_of_header(decode_header_value(fields.get("X-Mailbot-Case") or "")),
             subject=decode_header_value(fields.get("Subject") or ""),
         )
 

@@ -9,7 +9,8 @@ The order follows SPEC §6 and §12:
 4. matching rules 1–5 (also for the `complimenten` folder: replies to a
    compliment case may be moved there by a mail rule); list mail from our own
    side that matched a case is recorded on it, never obeyed or answered;
-5. unmatched staff mail: a new escalation, a STATUS question, a compliment;
+5. unmatched staff mail: a new escalation, a STATUS question, a compliment; a
+   command that names no case is answered with how to name one, then triaged;
 6. what nobody claims goes to `Te beoordelen`.
 """
 
@@ -184,15 +185,40 @@ def _spoofed(
 def _unmatched_staff(
     session: Session, app: App, row: InboundMessage, mail: InboundMail
 ) -> Disposition | None:
+    """SPEC §6: a staff mail that matched no case may open one or be a command."""
     if is_opening(mail.subject):
         return escalation_mail.open_from_mail(session, app, row, mail)
     parsed = parse_command(new_text(mail.text, mail.html))
-    if isinstance(parsed, Command) and parsed.verb is Verb.STATUS and parsed.case_ref:
-        if not Directory(app.config).is_staff(mail.sender_email):
+    if not isinstance(parsed, Command):
+        return None
+    staff = Directory(app.config).is_staff(mail.sender_email)
+    if parsed.verb is Verb.STATUS and parsed.case_ref:
+        if not staff:
             return escalation_mail.refuse_unknown_sender(
                 session, app, row, mail, action="ask for a status"
             )
         return replies.send_status_of(
             session, app, row, mail, parsed.case_ref, replies.staff_language(app, parsed)
         )
+    if staff:
+        return _command_without_case(session, app, row, mail, parsed)
     return None
+
+
+def _command_without_case(
+    session: Session, app: App, row: InboundMessage, mail: InboundMail, command: Command
+) -> Disposition:
+    """SPEC §4: every command is answered. One with no case to act on is told how to
+    name the case, and nothing changes. The mail still goes to triage: the first word
+    of an ordinary mail can read as a command ("Help, de printer…")."""
+    word = command.word or command.verb.value
+    replies.reply_to_sender(
+        session,
+        app,
+        row=row,
+        mail=mail,
+        template="command_without_case",
+        language=replies.staff_language(app, command),
+        context={"verb": word, "folder": app.folders.triage},
+    )
+    return Disposition("triage", f"{word} without a case; asked the sender which case")

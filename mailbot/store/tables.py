@@ -201,8 +201,14 @@ class InboundMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
     processed_at: Mapped[datetime | None]
+    # when the daily `Te beoordelen` notice told about it; a row can reach triage long
+    # after it arrived (an owner's NIET), so arrival order cannot say what was reported
+    triage_reported_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_inbound_messages_status", "status"),)
+    __table_args__ = (
+        Index("ix_inbound_messages_status", "status"),
+        Index("ix_inbound_messages_triage", "destination", "triage_reported_at"),
+    )
 
 
 class OutboundMessage(Base):

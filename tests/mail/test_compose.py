@@ -24,6 +24,7 @@ from mailbot.mail.compose import (
     make_message_id,
 )
 from mailbot.mail.parse import parse
+from mailbot.mail.port import SentCopy
 
 WHEN = datetime(2026, 12, 14, 9, 0, tzinfo=UTC)
 
@@ -54,6 +55,14 @@ def test_it_marks_notifications_as_automated_and_tags_the_case() -> None:
     assert mail.message_id == "mailbot.abc@gemeente.example"
     assert mail.header("Reply-To") == "leveranciers@gemeente.example"
     assert b"\r\n" in raw and b"\n\n" not in raw.replace(b"\r\n", b"")
+
+
+def test_it_says_so_when_a_mail_belongs_to_no_case_and_reads_that_back_as_none() -> None:
+    raw = build(
+        OutgoingMail(to=(Address("beheer@gemeente.example"),), subject="Te beoordelen", text="x")
+    )
+    assert parse(raw).header("X-Mailbot-Case") == "none"
+    assert SentCopy.from_header("k", raw).case_ref is None
 
 
 def test_it_leaves_automation_headers_off_letters_to_suppliers() -> None:

@@ -412,6 +412,27 @@ def test_it_answers_status_from_any_staff_member_in_any_mail(story: Story) -> No
     assert "Onbekend zaaknummer" in unknown.subject
 
 
+def test_it_asks_which_case_a_command_without_one_is_for_and_changes_nothing(
+    story: Story,
+) -> None:
+    open_case(story)
+    before = timeline(story)
+    story.drop(mail(sender=ANNA, subject="back-ups acme", body="PAUZE 5 werkdagen"))
+    story.drop(mail(sender=PIET, subject="printer", body="Escalate this please, it is urgent"))
+    story.drop(mail(sender=BERT, subject="Losse vraag", body="Weet iemand hoe dit werkt?"))
+    story.run(at(8))
+    out = story.new_mail()
+    (to_anna,) = [m for m in out if m.to == [ANNA]]
+    assert "Bij welke zaak hoort PAUZE?" in to_anna.subject and "[ESC-" in to_anna.text
+    (to_piet,) = [m for m in out if m.to == [PIET]]
+    assert "Which case is ESCALATE for?" in to_piet.subject
+    assert not [m for m in out if m.to == [BERT]], "an ordinary mail is no command"
+    assert timeline(story) == before
+    assert story.folder_count("Te beoordelen") == 3
+    (notice,) = [m for m in out if m.to == [ADMIN]]
+    assert "PAUZE without a case; asked the sender which case" in notice.text
+
+
 @pytest.mark.parametrize(
     "sender",
     [PIET, "contractmanagement-list@gemeente.example"],
@@ -992,6 +1013,7 @@ def test_it_batches_triage_notices_at_most_once_a_day(story: Story) -> None:
     story.run(at(7, hour=9))
     (daily,) = story.new_mail()
     assert "3 berichten" in daily.subject
+    assert daily.mail.header("X-Mailbot-Case") == "none", "SPEC §6: on every mail"
     story.drop(mail(sender="nog@elders.example", subject="Vraag 4", body="?"))
     story.drop(mail(sender=PIET, subject="Losse vraag", body="Weet iemand hoe dit werkt?"))
     story.run(at(7, hour=15))
@@ -1002,3 +1024,94 @@ def test_it_batches_triage_notices_at_most_once_a_day(story: Story) -> None:
     assert [a.filename for a in next_day.mail.attachments] == [
         f"bericht-{n}.eml" for n in [int(next_day.text.split("#")[2].split(" ")[0])]
     ], "a colleague's mail is attached, an outsider's is not"
+
+
+def test_it_tells_the_admins_of_mail_unlinked_after_a_later_notice(story: Story) -> None:
+    open_case(story)
+    story.drop(mail(sender="support@acme.example", subject="Factuur", body="Bijgaand de factuur."))
+    story.run(at(8, hour=8))
+    (question,) = story.new_mail()
+    story.drop(mail(sender="iemand@elders.example", subject="Losse vraag", body="Hallo?"))
+    story.run(at(8, hour=9))
+    (daily,) = [m for m in story.new_mail() if m.to == [ADMIN]]
+    assert "Losse vraag" in daily.text and "Factuur" not in daily.text
+    story.drop(
+        mail(
+            sender=ANNA,
+            subject=f"Re: {question.subject}",
+            body="NIET",
+            in_reply_to=question.mail.message_id,
+        )
+    )
+    story.run(at(8, hour=11))
+    story.new_mail()
+    story.run(at(9, hour=9))
+    (next_day,) = [m for m in story.new_mail() if m.to == [ADMIN]]
+    assert "1 bericht zonder zaak" in next_day.subject
+    assert "Factuur" in next_day.text and "unlinked from ESC-2026-0001" in next_day.text
+    assert "Losse vraag" not in next_day.text, "reported once"
+
+
+def test_it_quotes_every_triage_message_and_brings_what_does_not_fit_the_next_day(
+    story: Story,
+) -> None:
+    for n in range(52):
+        story.drop(
+            mail(sender=f"iemand{n}@elders.example", subject=f"Vraag {n}", body=f"Inhoud {n}")
+        )
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    quoted = {line for line in daily.text.splitlines() if line.startswith("> Inhoud")}
+    assert quoted == {f"> Inhoud {n}" for n in range(50)}
+    assert "52 berichten" in daily.subject
+    assert "Nog 2 berichten volgen in de volgende melding" in daily.text
+    story.run(at(8, hour=9))
+    (next_day,) = story.new_mail()
+    assert "2 berichten" in next_day.subject
+    assert "> Inhoud 50" in next_day.text and "> Inhoud 51" in next_day.text
+    assert "volgende melding" not in next_day.text
+
+
+def test_it_quotes_a_long_triage_message_in_full_or_says_where_the_whole_one_is(
+    story: Story,
+) -> None:
+    def lines(count: int) -> str:
+        return "\n".join(f"regel {n}" for n in range(1, count + 1))
+
+    story.drop(mail(sender="iemand@elders.example", subject="Lange vraag", body=lines(30)))
+    story.drop(mail(sender="ander@elders.example", subject="Heel lange vraag", body=lines(150)))
+    story.drop(mail(sender=PIET, subject="Heel lang verslag", body=lines(150)))
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    parts = daily.text.split("\n#")
+    short, long, colleague = (
+        next(p for p in parts if f"– {s}\n" in p)
+        for s in ("Lange vraag", "Heel lange vraag", "Heel lang verslag")
+    )
+    assert "> regel 30" in short and "Ingekort" not in short
+    number = long.split(" ")[0]
+    assert "> regel 100\n" in long and "> regel 101" not in long
+    assert f'(Ingekort. Het hele bericht is #{number} in de map "Te beoordelen".)' in long
+    (attached,) = [a.filename for a in daily.mail.attachments]
+    assert f"(Ingekort. Het hele bericht zit als bijlage bij deze mail: {attached}.)" in colleague
+
+
+def test_it_brings_a_colleagues_original_that_would_make_the_notice_too_big_the_next_day(
+    story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailbot.service import triage
+
+    monkeypatch.setattr(triage, "ATTACHED_BYTES", 2_000)
+    story.drop(mail(sender=PIET, subject="Verslag 1", body="x" * 1_000))
+    story.drop(mail(sender=PIET, subject="Verslag 2", body="x" * 1_000))
+    story.drop(mail(sender=PIET, subject="Verslag 3", body="x" * 5_000))
+    story.run(at(7, hour=9))
+    (daily,) = story.new_mail()
+    assert "Verslag 1" in daily.text and "Verslag 2" not in daily.text
+    assert "Nog 2 berichten volgen in de volgende melding" in daily.text
+    assert len(daily.mail.attachments) == 1
+    story.run(at(8, hour=9))
+    (next_day,) = story.new_mail()
+    assert "Verslag 2" in next_day.text and "Verslag 3" in next_day.text
+    assert "Het origineel is te groot om mee te sturen" in next_day.text
+    assert len(next_day.mail.attachments) == 1

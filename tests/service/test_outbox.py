@@ -12,7 +12,7 @@ from mailbot.domain.message import Address
 from mailbot.mail.compose import OutgoingMail
 from mailbot.mail.parse import parse
 from mailbot.service.app import App
-from mailbot.service.outbox import MAX_SEND_ATTEMPTS, enqueue, flush
+from mailbot.service.outbox import MAX_SEND_ATTEMPTS, enqueue, flush, notify_admins
 from mailbot.store.tables import Case, OutboundMessage, TimelineEvent
 from tests.servers.smtp import SmtpServer
 
@@ -74,6 +74,24 @@ def test_it_records_the_message_id_and_the_timeline(app: App) -> None:
     with app.db.session() as session:
         (event,) = session.scalars(select(TimelineEvent)).all()
         assert event.kind == "mail-out" and event.outbound_id == row_id
+
+
+def test_it_marks_an_admin_notice_as_belonging_to_no_case(app: App) -> None:
+    """SPEC §6: every outgoing mail carries `X-Mailbot-Case`, also one about no case."""
+    with app.db.session() as session:
+        notify_admins(
+            session,
+            app,
+            dedup_key="cap:servicemanager@acme.example:2026-12-14",
+            template="cap_hit",
+            recipient="servicemanager@acme.example",
+            window="hour",
+            limit=30,
+            subject="Stap 1",
+        )
+    assert flush(app).sent == 1
+    (sent,) = spool(app, "Sent")
+    assert parse(sent).header("X-Mailbot-Case") == "none"
 
 
 def test_it_turns_every_send_into_a_draft_in_dry_run(make_app: Callable[..., App]) -> None:
