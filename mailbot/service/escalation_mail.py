@@ -476,6 +476,7 @@ def _link(
             if original.destination != "triage":
                 original.destination = "triage"
                 original.status = "done"  # moved on from Verwerkt to Te beoordelen
+            original.triage_reported_at = None  # the admins hear of it with the next notice
             cases.record(
                 session,
                 case,
