@@ -1177,6 +1177,16 @@ def _cmp_unknown_receiver(lang: str, t: dict[str, str]) -> Samples:
     ]
 
 
+@sample("admin_internal_bounce")
+def _admin_internal_bounce(lang: str, t: dict[str, str]) -> Samples:
+    """`escalation_mail.automated_mail()`: a mail to one of our own addresses bounced."""
+    base = {"address": COORDINATOR["email"], "ref": CMP_REF, "inbound_id": 94}
+    return [
+        ("subject", base | {"subject": "Undeliverable: " + t["compliment_subject"]}),
+        ("no-subject", base | {"subject": ""}),
+    ]
+
+
 @sample("admin_spoof")
 def _admin_spoof(lang: str, t: dict[str, str]) -> Samples:
     """`router._spoofed()` through `outbox.notify_admins()`; a mail may have no subject."""

@@ -9,6 +9,7 @@ automated mail is never answered at all.
 from __future__ import annotations
 
 import logging
+from email.utils import getaddresses
 from typing import Any
 
 from sqlalchemy import select
@@ -25,7 +26,7 @@ from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
 from mailbot.service.ingest import Disposition
-from mailbot.service.matching import Match, quoted_message_ids
+from mailbot.service.matching import Match, quoted_message_ids, returned_originals
 from mailbot.service.outbox import notify_admins
 from mailbot.service.replies import (
     answer_unclear_command,
@@ -604,6 +605,28 @@ def automated_mail(
             inbound_id=row.id,
             data={"permanent": permanent, "temporary": temporary},
         )
+        internal = _failed_inside(app, mail, failed)
+        if internal:
+            # a mail to one of our own people bounced (an owner's or coordinator's alert,
+            # a notice): alerting them again would bounce again, for ever. The admins
+            # hear of each address once.
+            for address in internal:
+                notify_admins(
+                    session,
+                    app,
+                    dedup_key=f"internal-bounce:{address}",
+                    template="admin_internal_bounce",
+                    address=address,
+                    ref=case.ref,
+                    subject=mail.subject,
+                    inbound_id=row.id,
+                )
+            return Disposition(
+                "processed",
+                f"{case.ref}: bounce of a mail to our own {', '.join(internal)} recorded",
+                classification.kind.value,
+                case.id,
+            )
         if case.kind == "escalation":
             escalations.apply(
                 session,
@@ -655,6 +678,20 @@ def automated_mail(
     return Disposition(
         "processed", f"{case.ref}: automatic reply recorded", classification.kind.value, case.id
     )
+
+
+def _failed_inside(app: App, mail: InboundMail, failed: tuple[str, ...]) -> list[str]:
+    """The addresses of our own organisation a bounce is about, when it is about nobody
+    else: the failed recipients it names, or else the returned original's recipients."""
+    addresses = [a.lower() for a in failed]
+    if not addresses:
+        for original in returned_originals(mail):
+            for field in ("To", "Cc"):
+                addresses += [a.lower() for _, a in getaddresses([str(original.get(field, ""))])]
+    addresses = [a for a in dict.fromkeys(addresses) if a]
+    if addresses and all(app.config.is_organisation_address(a) for a in addresses):
+        return addresses
+    return []
 
 
 def _bounced_step(session: Session, case: Case, mail: InboundMail) -> int | None:

@@ -736,6 +736,25 @@ def test_it_alerts_the_owner_at_once_when_a_step_mail_bounces(story: Story) -> N
     assert any(s.startswith("delivery failed") for s in timeline(story))
 
 
+def test_a_bounced_alert_to_the_owner_is_not_alerted_again_but_told_to_the_admins_once(
+    story: Story,
+) -> None:
+    """An alert that bounces from our own owner's mailbox would bounce again if it were
+    alerted again, for ever: it is recorded, and the admins hear of the address once."""
+    out = open_case(story)
+    story.drop(bounce_of(letter(out, 1)))
+    story.run(at(7, hour=11))
+    (alert,) = story.new_mail()
+    story.drop(bounce_of(alert))
+    story.run(at(7, hour=12))
+    (notice,) = story.new_mail()
+    assert notice.to == [ADMIN] and ANNA in notice.subject
+    story.drop(bounce_of(alert))
+    story.run(at(7, hour=13))
+    assert story.new_mail() == [], "the same address is reported once"
+    assert cases(story) == [("ESC-2026-0001", "active", 1)]
+
+
 SERVER_ID = "AM0PR01MB1234.5678@eurprd01.prod.exchangelabs.com"
 
 
