@@ -1043,6 +1043,7 @@ def cmp_forward(
         "trimmed": True,
         "original_date": datetime(2026, 12, 3, 14, 12, tzinfo=UTC),
         "reply_text": t["reaction"],
+        "full_text": t["reaction"] + "\n\n> " + t["compliment"],
         "attachments_skipped": [],
         "inbound_id": 412,
         **extra,

@@ -32,7 +32,7 @@ from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
-from mailbot.service.escalation_mail import refuse_unknown_sender
+from mailbot.service.escalation_mail import READ_ONLY, free_text, refuse_unknown_sender
 from mailbot.service.ingest import Disposition
 from mailbot.service.replies import (
     answer_unclear_command,
@@ -136,11 +136,15 @@ def case_mail(
     sender = mail.sender_email or ""
     parsed = parse_command(new_text(mail.text, mail.html))
     state = service.state_of(case)
-    if not directory.is_staff(sender) and directory.supplier_of(sender) is not None:
+    coordinators = service.coordinators(app)
+    # a coordinator may be a team mailbox outside the directory: still staff here, and
+    # never sent their own mail back
+    staff = directory.is_staff(sender) or sender in coordinators
+    if not staff and directory.supplier_of(sender) is not None:
         handled = _supplier_side(session, app, row, mail, case, parsed)
         if handled is not None:
             return handled
-    if not directory.is_staff(sender) and directory.is_organisation(sender):
+    if not staff and directory.is_organisation(sender):
         # one of ours outside the directory: ONTVANGER accepts any address of ours, so a
         # receiver's reply is their reaction; a command is refused and explained (SPEC §12)
         if sender in state.receivers and state.stage is Stage.GIVEN:
@@ -149,7 +153,7 @@ def case_mail(
             return refuse_unknown_sender(
                 session, app, row, mail, action="give a command", case=case
             )
-    if not directory.is_staff(sender):
+    if not staff:
         # the maker, a supplier's person or an outsider writing back: never a command and
         # never answered; the coordinator reads it (SPEC §6)
         cases.record(
@@ -170,14 +174,23 @@ def case_mail(
     commands_here = isinstance(parsed, Command) and may(app, case, sender, parsed.verb)
     if sender in state.receivers and state.stage is Stage.GIVEN and not commands_here:
         return _reaction(session, app, row, mail, case)
-    if isinstance(parsed, NearMiss | CommandError):
-        return answer_unclear_command(session, app, row, mail, case, parsed)
+    # as on an escalation (escalation_mail._staff_on_case): a colleague who may not give
+    # the command hears so, and a sentence that opens with it still reaches the coordinator
+    steers = sender in coordinators or directory.is_admin(sender) or sender == state.provider
     if isinstance(parsed, Command):
-        return run_command(session, app, row, mail, case, parsed)
+        done = run_command(session, app, row, mail, case, parsed)
+        if (
+            sender in coordinators
+            or not free_text(parsed)
+            or (commands_here and parsed.verb not in READ_ONLY)
+        ):
+            return done
+    elif isinstance(parsed, NearMiss | CommandError) and steers:
+        return answer_unclear_command(session, app, row, mail, case, parsed)
     cases.record(
         session, case, app.clock.now(), "note", sender, f"note: {mail.subject}", inbound_id=row.id
     )
-    if sender not in service.coordinators(app):
+    if sender not in coordinators:
         forward_to_coordinators(session, app, row, mail, case)
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
 
@@ -271,7 +284,7 @@ def forward_to_coordinators(
     directory = Directory(app.config)
     sender = mail.sender_email or ""
     text = new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
-    full = mail.text if mail.text.strip() else text
+    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
     attachments = []
     skipped = []
     total = 0
@@ -300,9 +313,10 @@ def forward_to_coordinators(
             "from": {"email": sender, "name": name},
             "original_subject": mail.subject,
             "original_topic": topic(mail.subject),
-            "trimmed": bool(text.strip()) and len(text.strip()) < len(full.strip()),
+            "trimmed": bool(text.strip()) and text.split() != full.split(),
             "original_date": mail.date,
             "reply_text": text,
+            "full_text": full,
             "attachments_skipped": skipped,
             "inbound_id": row.id,
         }

@@ -215,7 +215,7 @@ def _staff_on_case(
         # a bare word was meant as a command; one that opens a sentence also is a note
         if (
             sender == case.owner
-            or not _free_text(parsed)
+            or not free_text(parsed)
             or (allowed and parsed.verb not in READ_ONLY)
         ):
             return done
@@ -230,7 +230,7 @@ def _staff_on_case(
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
 
 
-def _free_text(command: Command) -> str:
+def free_text(command: Command) -> str:
     """What the command's line says besides the word and a case number: "Status update:
     bij ons faalt het ook" is a sentence, "STATUS ESC-2026-0007" (signed below) a question."""
     text = command.argument

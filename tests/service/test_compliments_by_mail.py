@@ -282,8 +282,9 @@ def test_it_refuses_compliment_commands_from_the_wrong_role(story: Story) -> Non
     out = story.new_mail()
     refusal = only(out, ANNA)
     assert "complimentcoördinator" in refusal.text
-    # the maker's GEGEVEN is no command and gets no answer; the coordinator reads it (SPEC §6)
-    assert [m.to for m in out if m is not refusal] == [[KARIN]]
+    # the maker's GEGEVEN is no command and gets no answer; the coordinator reads it (SPEC §6),
+    # and also Anna's suggestion of a receiver, which she may not give as a command
+    assert [m.to for m in out if m is not refusal] == [[KARIN], [KARIN]]
 
 
 def test_it_answers_help_on_a_compliment_with_the_compliment_commands(story: Story) -> None:
@@ -660,4 +661,54 @@ def test_a_bounced_bounce_alert_is_only_recorded(story: Story) -> None:
     assert told.to == ["beheer@gemeente.example"] and KARIN in told.subject
     story.drop(bounce_of(notice, KARIN))
     story.run(at(7, hour=12))
+    assert story.new_mail() == []
+
+
+FORWARDED_AFTERTHOUGHT = """Zie onder, dit kwam bij mij binnen.
+
+Van: Mevr. J. de Groot <j.degroot@klant.example>
+Verzonden: maandag 7 december 2026 10:40
+Aan: Piet de Vries <p.devries@gemeente.example>
+Onderwerp: Nog iets
+
+Ook Marieke Smit verdient een pluim, zij bleef tot laat.
+"""
+
+
+def test_a_colleagues_forward_reaches_the_coordinator_with_the_full_text(story: Story) -> None:
+    """SPEC §6: passed on "with the original text", not only what is above the forward."""
+    notice = praise(story)
+    answer(story, PIET, notice, FORWARDED_AFTERTHOUGHT)
+    story.run(at(7, hour=11))
+    forward = only(story.new_mail(), KARIN)
+    assert "Marieke Smit verdient een pluim" in forward.text
+
+
+def test_a_colleagues_note_opening_with_a_command_word_reaches_the_coordinator(
+    story: Story,
+) -> None:
+    notice = praise(story)
+    answer(story, PIET, notice, "Ontvanger moet eigenlijk Anna zijn, zij deed het meeste werk.")
+    story.run(at(7, hour=11))
+    out = story.new_mail()
+    assert "Niet uitgevoerd" in only(out, PIET).subject
+    assert "zij deed het meeste werk" in only(out, KARIN).text
+
+
+def test_a_coordinator_mailbox_outside_the_directory_never_gets_its_own_mail_back(
+    make_config: Callable[..., Config],
+) -> None:
+    """A team mailbox as coordinator (not in [[people]]) that forwards everything to the
+    shared mailbox must not be sent its own mail, or the two would loop."""
+    team = "kwaliteitsteam@gemeente.example"
+    story = Story(
+        make_config(organisation={"digest_to": [], "compliment_coordinators": [team]}),
+        ManualClock(at(7, hour=8)),
+    )
+    story.run()
+    story.drop(mail(sender=MAKER, subject="Compliment", body="Piet de Vries hielp geweldig."))
+    story.run(at(7))
+    notice = only(story.new_mail(), team)
+    answer(story, team, notice, "Ik bel de klant zelf even.")
+    story.run(at(7, hour=11))
     assert story.new_mail() == []
