@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mailbot.domain.message import Address, Attachment
-from mailbot.domain.subjects import tagged
+from mailbot.domain.message import Address, Attachment, InboundMail
+from mailbot.domain.replytext import html_to_text, new_text
+from mailbot.domain.subjects import tagged, topic
 from mailbot.mail.compose import OutgoingMail
 from mailbot.service.app import App
 from mailbot.service.outbox import enqueue
@@ -154,3 +155,41 @@ def send_rendered(
         purpose=purpose,
         case_id=case.id if case is not None else None,
     )
+
+
+FORWARD_LIMIT = 15_000_000  # bytes of attachments passed on in one mail
+
+
+def passed_on(
+    mail: InboundMail, inbound_id: int, text: str | None = None
+) -> tuple[dict[str, Any], list[Attachment]]:
+    """What a forward to the owner or the coordinator says about the mail it passes on,
+    and the attachments it carries (up to FORWARD_LIMIT; the rest are named).
+
+    The new part comes first, so the reader sees at once what was said; when that is
+    not the whole mail, the full text follows (SPEC §6: "with the original text"). What
+    sits below a reply is often the point: a colleague's forward of the supplier's
+    mail, answers typed between the quoted lines, a report forwarded inside it."""
+    text = text or new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
+    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
+    kept: list[Attachment] = []
+    skipped: list[dict[str, Any]] = []
+    total = 0
+    for attachment in mail.attachments:
+        if total + attachment.size > FORWARD_LIMIT:
+            skipped.append({"name": attachment.filename, "size": attachment.size})
+            continue
+        total += attachment.size
+        kept.append(attachment)
+    context = {
+        "original_subject": mail.subject,
+        "original_topic": topic(mail.subject),
+        # new_text() tidies trailing spaces; only a real cut repeats the whole mail
+        "trimmed": bool(text.strip()) and text.split() != full.split(),
+        "original_date": mail.date,
+        "reply_text": text,
+        "full_text": full,
+        "attachments_skipped": skipped,
+        "inbound_id": inbound_id,
+    }
+    return context, kept

@@ -26,7 +26,7 @@ from mailbot.domain.compliments import Stage
 from mailbot.domain.forwarded import find_forwarded
 from mailbot.domain.message import InboundMail
 from mailbot.domain.replytext import html_to_text, new_text
-from mailbot.domain.subjects import strip_prefixes, topic
+from mailbot.domain.subjects import strip_prefixes
 from mailbot.domain.suggest import Person, suggest
 from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
@@ -46,7 +46,6 @@ from mailbot.store.tables import Case, InboundMessage
 
 COORDINATOR_VERBS = {Verb.RECEIVER, Verb.PROVIDER, Verb.CLOSE}
 PROVIDER_VERBS = {Verb.GIVEN, Verb.CAP, Verb.NO_CAP, Verb.DONE}
-FORWARD_LIMIT = 15_000_000  # bytes of attachments passed on; the rest is named (SPEC §12)
 
 
 def is_compliment(app: App, row: InboundMessage, mail: InboundMail) -> bool:
@@ -283,17 +282,7 @@ def forward_to_coordinators(
     colleagues, anyone else was not answered."""
     directory = Directory(app.config)
     sender = mail.sender_email or ""
-    text = new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
-    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
-    attachments = []
-    skipped = []
-    total = 0
-    for attachment in mail.attachments:
-        if total + attachment.size > FORWARD_LIMIT:
-            skipped.append({"name": attachment.filename, "size": attachment.size})
-            continue
-        total += attachment.size
-        attachments.append(attachment)
+    original, attachments = cases.passed_on(mail, row.id)
     supplier = None if directory.is_organisation(sender) else directory.supplier_of(sender)
     person = directory.person(sender)  # a colleague is named as the directory knows them
     name = (mail.from_.name if mail.from_ else "") or (person.name if person else "")
@@ -311,14 +300,7 @@ def forward_to_coordinators(
             "kind": kind,
             "supplier": {"id": supplier.id, "name": supplier.name} if supplier else None,
             "from": {"email": sender, "name": name},
-            "original_subject": mail.subject,
-            "original_topic": topic(mail.subject),
-            "trimmed": bool(text.strip()) and text.split() != full.split(),
-            "original_date": mail.date,
-            "reply_text": text,
-            "full_text": full,
-            "attachments_skipped": skipped,
-            "inbound_id": row.id,
+            **original,
         }
     )
     cases.send_rendered(

@@ -19,9 +19,8 @@ from mailbot.domain import ladder
 from mailbot.domain.classify import Classification, MailClass, failed_recipients
 from mailbot.domain.commands import Command, CommandError, NearMiss, Verb, parse_command
 from mailbot.domain.message import InboundMail
-from mailbot.domain.replytext import html_to_text, new_text
+from mailbot.domain.replytext import new_text
 from mailbot.domain.requests import RequestProblem, parse_request
-from mailbot.domain.subjects import topic
 from mailbot.service import cases, compliments, escalations
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
@@ -520,26 +519,10 @@ def forward_to_owner(
     text: str | None = None,
     extra: dict[str, Any] | None = None,
 ) -> None:
-    """SPEC §6: what the owner did not write is passed on with its text and attachments.
-
-    The new part comes first, so the owner sees at once what was said; when that is
-    not the whole mail, the full text follows. What sits below a reply is often the
-    point: a colleague's forward of the supplier's mail, answers typed between the
-    quoted lines, a report forwarded inside the reply.
-    """
-    text = text or new_text(mail.text, mail.html) or mail.text or html_to_text(mail.html or "")
-    full = (mail.text if mail.text.strip() else html_to_text(mail.html or "")) or text
-    limit = 15_000_000
-    attachments = []
-    skipped = []
-    total = 0
+    """SPEC §6: what the owner did not write is passed on with its text and attachments
+    (`cases.passed_on`)."""
+    original, attachments = cases.passed_on(mail, row.id, text)
     outsider = not Directory(app.config).is_organisation(mail.sender_email)
-    for attachment in mail.attachments:
-        if total + attachment.size > limit:
-            skipped.append({"name": attachment.filename, "size": attachment.size})
-            continue
-        total += attachment.size
-        attachments.append(attachment)
     state = escalations.state_of(case) if case.kind == "escalation" else None
     ctx: dict[str, Any] = (
         escalations.context(app, case, state) if state else {"ref": case.ref, "title": case.title}
@@ -548,15 +531,7 @@ def forward_to_owner(
         {
             "kind": kind,
             "from": {"email": mail.sender_email, "name": mail.from_.name if mail.from_ else ""},
-            "original_subject": mail.subject,
-            "original_topic": topic(mail.subject),
-            # new_text() tidies trailing spaces; only a real cut repeats the whole mail
-            "trimmed": bool(text.strip()) and text.split() != full.split(),
-            "original_date": mail.date,
-            "reply_text": text,
-            "full_text": full,
-            "attachments_skipped": skipped,
-            "inbound_id": row.id,
+            **original,
             "outsider": outsider,
             **(extra or {}),
         }

@@ -23,6 +23,7 @@ from mailbot.domain.replytext import html_to_text
 from mailbot.mail.compose import OutgoingMail
 from mailbot.mail.parse import parse
 from mailbot.service.app import App
+from mailbot.service.cases import FORWARD_LIMIT
 from mailbot.service.directory import Directory
 from mailbot.service.outbox import enqueue
 from mailbot.store.tables import InboundMessage, OutboundMessage
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 # One notice holds at most LIMIT messages and ATTACHED_BYTES of attached originals (as a
 # forward to an owner does); what does not fit comes with the next notice, never dropped.
 LIMIT = 50
-ATTACHED_BYTES = 15_000_000
+ATTACHED_BYTES = FORWARD_LIMIT
 # A message is quoted in full up to this size; a longer one says it was cut and where
 # the whole message is.
 QUOTE_LINES = 100
