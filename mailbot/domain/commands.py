@@ -148,6 +148,16 @@ class Command:
     record: bool = False  # GEGEVEN … DOSSIER
     due: date | None = None  # CAP … Gereed:
     email: str | None = None  # OVERDRAGEN
+    # written plainly as a command: in capitals, alone, or followed by a separator
+    # ("Gegeven, met taart"), as opposed to a sentence that opens with the word
+    plain: bool = True
+
+    @property
+    def remark(self) -> str:
+        """What the command's own line says besides the word and a case number: "Status
+        update: bij ons faalt het ook" is a sentence, "STATUS ESC-2026-0007" a question."""
+        line = self.argument.replace(self.case_ref, "") if self.case_ref else self.argument
+        return line.strip(" \t,.:;!?-")
 
     @property
     def english(self) -> bool:
@@ -454,6 +464,7 @@ class _Line:
     written: str  # as written (folded), to quote back in a near miss
     argument: str  # rest after the word and its separator
     question: bool
+    plain: bool  # in capitals, alone, or followed by a separator
 
 
 def _split_line(line: str) -> _Line | None:
@@ -468,7 +479,8 @@ def _split_line(line: str) -> _Line | None:
     rest = head[match.end() :].lstrip(_DECORATION).strip()
     question = rest.startswith("?")
     argument = rest.lstrip(_SEPARATORS + "?" + _DECORATION + " \t").rstrip(_DECORATION + " \t")
-    return _Line(word, written, argument, question)
+    plain = written.isupper() or not rest or rest[0] in _SEPARATORS
+    return _Line(word, written, argument, question, plain)
 
 
 def parse_command(new_text: str) -> Command | NearMiss | CommandError | None:
@@ -526,6 +538,7 @@ def _command(
         record=record,
         due=due,
         email=email,
+        plain=parts.plain,
     )
 
 

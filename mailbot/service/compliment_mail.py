@@ -14,7 +14,6 @@ reaction.
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict
 from typing import Any
 
@@ -32,7 +31,7 @@ from mailbot.service import cases, supplier_praise
 from mailbot.service import compliments as service
 from mailbot.service.app import App
 from mailbot.service.directory import Directory
-from mailbot.service.escalation_mail import READ_ONLY, free_text, refuse_unknown_sender
+from mailbot.service.escalation_mail import READ_ONLY, refuse_unknown_sender
 from mailbot.service.ingest import Disposition
 from mailbot.service.replies import (
     answer_unclear_command,
@@ -180,7 +179,7 @@ def case_mail(
         done = run_command(session, app, row, mail, case, parsed)
         if (
             sender in coordinators
-            or not free_text(parsed)
+            or not parsed.remark
             or (commands_here and parsed.verb not in READ_ONLY)
         ):
             return done
@@ -222,7 +221,7 @@ def _supplier_side(
         isinstance(parsed, Command)
         and parsed.verb in PROVIDER_VERBS
         and sender == state.provider
-        and _plainly_a_command(new_text(mail.text, mail.html), parsed)
+        and parsed.plain  # nobody confirms a command back across the boundary
     ):
         try:
             service.apply(
@@ -242,22 +241,6 @@ def _supplier_side(
     if sender in state.receivers and state.stage is Stage.GIVEN:
         return _reaction(session, app, row, mail, case)
     return None
-
-
-_SEPARATED = re.compile(r"\s*(?:[,.:;!\-\u2013\u2014]|$)")
-
-
-def _plainly_a_command(text: str, command: Command) -> bool:
-    """Across the boundary nobody confirms a command back, so a supplier-side provider's
-    word counts only when it is plainly one: in capitals, alone, or followed by a
-    separator ("Gegeven, met taart"). "Given the holidays, I will …" is a sentence."""
-    line = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    line = line.lstrip("*_ \t")  # Outlook's bold markers
-    pattern = r"\s+".join(re.escape(part) for part in command.word.split())
-    found = re.match(pattern, line, re.IGNORECASE)
-    if found is None:
-        return False
-    return found.group(0).isupper() or _SEPARATED.match(line[found.end() :]) is not None
 
 
 def _reaction(

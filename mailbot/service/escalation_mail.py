@@ -212,11 +212,7 @@ def _staff_on_case(
                 session, app, row, mail, action="give a command", case=case
             )
         # a bare word was meant as a command; one that opens a sentence also is a note
-        if (
-            sender == case.owner
-            or not free_text(parsed)
-            or (allowed and parsed.verb not in READ_ONLY)
-        ):
+        if sender == case.owner or not parsed.remark or (allowed and parsed.verb not in READ_ONLY):
             return done
     elif isinstance(parsed, NearMiss | CommandError) and allowed:
         return answer_unclear_command(session, app, row, mail, case, parsed)
@@ -227,15 +223,6 @@ def _staff_on_case(
     if sender != case.owner:
         forward_to_owner(session, app, row, mail, case, kind="colleague")
     return Disposition("processed", f"{case.ref}: note from {sender}", case_id=case.id)
-
-
-def free_text(command: Command) -> str:
-    """What the command's line says besides the word and a case number: "Status update:
-    bij ons faalt het ook" is a sentence, "STATUS ESC-2026-0007" (signed below) a question."""
-    text = command.argument
-    if command.case_ref:
-        text = text.replace(command.case_ref, "")
-    return text.strip(" \t,.:;!?-")
 
 
 def may_command(app: App, case: Case, sender: str) -> bool:

@@ -631,3 +631,38 @@ def test_it_finds_case_references_in_order_once_upper_case() -> None:
     text = "Re: [esc-2026-0001] zie CMP-2026-0002 en ESC-2026-0001 (ESC-2026-00012, XESC-2026-0003)"
     assert find_case_refs(text) == ["ESC-2026-0001", "CMP-2026-0002"]
     assert find_case_refs("geen zaak") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "plain"),
+    [
+        ("Gegeven", True),
+        ("GIVEN the holidays came first", True),
+        ("Gegeven, met taart.", True),
+        ("Gegeven!", True),
+        ("Given the holidays, I will give it in January.", False),
+        ("Geen cap nodig", False),
+        ("geen cap", True),
+    ],
+)
+def test_it_tells_a_plain_command_from_a_sentence_that_opens_with_one(
+    text: str, plain: bool
+) -> None:
+    """Across the supplier boundary nobody confirms a command back: only a plain one acts."""
+    parsed = parse_command(text)
+    assert isinstance(parsed, Command) and parsed.plain is plain
+
+
+@pytest.mark.parametrize(
+    ("text", "remark"),
+    [
+        ("STATUS ESC-2026-0007\n\nBert", ""),
+        ("status?", ""),
+        ("Status update: bij ons faalt het ook.", "update: bij ons faalt het ook"),
+        ("Akkoord met Anna, de leverancier belde", "met Anna, de leverancier belde"),
+        ("OPGELOST", ""),
+    ],
+)
+def test_it_keeps_what_the_command_line_says_besides_the_word(text: str, remark: str) -> None:
+    parsed = parse_command(text)
+    assert isinstance(parsed, Command) and parsed.remark == remark
